@@ -1,0 +1,39 @@
+"""ps3-eval: evaluation toolkit for high-resolution vision-language models."""
+
+from ps3_eval.analysis import Run, load_run, runs_df, samples_df
+from ps3_eval.models import build_model, list_models, register_model
+from ps3_eval.records import (
+    ModelOutput,
+    Request,
+    RunSpec,
+    RunSummary,
+    Sample,
+    SampleResult,
+    Usage,
+)
+from ps3_eval.runner import Progress, evaluate
+from ps3_eval.tasks import Task, list_tasks, load_task
+from ps3_eval.version import __version__
+
+__all__ = [
+    "ModelOutput",
+    "Progress",
+    "Request",
+    "Run",
+    "RunSpec",
+    "RunSummary",
+    "Sample",
+    "SampleResult",
+    "Task",
+    "Usage",
+    "__version__",
+    "build_model",
+    "evaluate",
+    "list_models",
+    "list_tasks",
+    "load_run",
+    "load_task",
+    "register_model",
+    "runs_df",
+    "samples_df",
+]

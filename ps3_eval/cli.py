@@ -1,0 +1,276 @@
+"""The ``ps3-eval`` command line: a thin layer over the Python API."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+
+from ps3_eval.errors import Ps3EvalError, UsageError
+
+app = typer.Typer(
+    name="ps3-eval",
+    help="Evaluate high-resolution vision-language models (PS3 / VILA-HD / 4KPro).",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+out = Console()
+err = Console(stderr=True)
+
+DEFAULT_CACHE = Path("~/.cache/ps3_eval/responses.sqlite")
+
+
+def _kv(pairs: list[str] | None) -> dict[str, Any]:
+    from ps3_eval.models import parse_model_spec
+
+    _, parsed = parse_model_spec("x", pairs or [])
+    return parsed
+
+
+def _fmt(value: float | None, digits: int = 3) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"
+
+
+def print_summary(summary: Any, console: Console = out) -> None:
+    """Render a ``RunSummary`` as rich tables."""
+    s = summary
+    title = f"{s.spec.task} x {s.spec.model}  [dim]{s.run_id}[/dim]"
+    table = Table(title=title, title_justify="left")
+    for col in ("metric", "value", "95% CI", "n"):
+        table.add_column(col, justify="right" if col != "metric" else "left")
+    for name, mv in s.metrics.items():
+        table.add_row(name, _fmt(mv.mean), f"[{_fmt(mv.ci_low)}, {_fmt(mv.ci_high)}]", str(mv.n))
+    console.print(table)
+    for label, groups in (("category", s.by_category), ("MRR", s.by_mrr)):
+        if not groups:
+            continue
+        t = Table(title=f"by {label}", title_justify="left")
+        t.add_column(label)
+        names = sorted({m for g in groups.values() for m in g})
+        for name in names:
+            t.add_column(name, justify="right")
+            t.add_column("95% CI", justify="right")
+        t.add_column("n", justify="right")
+        for key, metrics in groups.items():
+            cells = []
+            for name in names:
+                mv = metrics.get(name)
+                cells += [
+                    _fmt(mv.mean if mv else None),
+                    f"[{_fmt(mv.ci_low)}, {_fmt(mv.ci_high)}]" if mv else "-",
+                ]
+            n = max((mv.n for mv in metrics.values()), default=0)
+            t.add_row(key, *cells, str(n))
+        console.print(t)
+    lat, tok = s.latency, s.tokens
+    est = " (estimated)" if tok.estimated else ""
+    console.print(
+        f"n={s.n}/{s.n_total}  errors={s.n_errors}  complete={'yes' if s.complete else 'no'}  "
+        f"latency mean/p50/p90={_fmt(lat.mean)}/{_fmt(lat.p50)}/{_fmt(lat.p90)} s  "
+        f"throughput={_fmt(s.throughput, 2)} samples/s  "
+        f"tokens in/visual/out={tok.input:.0f}/{tok.visual:.0f}/{tok.output:.0f}{est}"
+    )
+    for message, count in list(s.errors.items())[:5]:
+        console.print(f"[red]error x{count}[/red]: {message}")
+
+
+def _progress_bar() -> tuple[Progress, Any, Any]:
+    bar = Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[stats]}"),
+        TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+        console=err,
+        transient=False,
+    )
+    state: dict[str, TaskID] = {}
+
+    def on_start(p: Any, run_dir: Path) -> None:
+        state["id"] = bar.add_task(run_dir.name[:40], total=p.total, completed=p.done, stats="")
+
+    def on_progress(p: Any) -> None:
+        acc = "" if p.running is None else f"{p.metric}={p.running:.3f} "
+        bar.update(state["id"], completed=p.done, stats=f"{acc}errors={p.errors}")
+
+    return bar, on_start, on_progress
+
+
+@app.command("run")
+def run_cmd(
+    task: Annotated[str, typer.Option("--task", "-t", help="Task name or card file path.")] = "",
+    model: Annotated[str, typer.Option("--model", "-m", help="Backend, NAME or NAME:k=v,...")] = "",
+    model_arg: Annotated[
+        list[str] | None, typer.Option("--model-arg", "-a", help="Backend argument key=value.")
+    ] = None,
+    data: Annotated[str | None, typer.Option(help="Local copy of the task's data.")] = None,
+    task_arg: Annotated[
+        list[str] | None, typer.Option("--task-arg", help="Task loader argument key=value.")
+    ] = None,
+    limit: Annotated[int | None, typer.Option(help="Only the first N samples.")] = None,
+    seed: Annotated[int, typer.Option(help="Seed for generation and bootstrap.")] = 0,
+    concurrency: Annotated[int, typer.Option(help="Model calls in flight.")] = 8,
+    timeout: Annotated[float | None, typer.Option(help="Seconds per model call.")] = None,
+    max_tokens: Annotated[int | None, typer.Option(help="Override the card's max_tokens.")] = None,
+    output_dir: Annotated[Path, typer.Option(help="Parent folder of run directories.")] = Path(
+        "runs"
+    ),
+    resume: Annotated[
+        Path | None, typer.Option(help="Finish this run directory (its spec is reused).")
+    ] = None,
+    cache: Annotated[bool, typer.Option(help="Replay and store answers in the response cache.")] = (
+        False
+    ),
+    cache_file: Annotated[Path, typer.Option(help="SQLite file of the response cache.")] = (
+        DEFAULT_CACHE
+    ),
+    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+) -> None:
+    """Evaluate a model on a task; re-running the same command resumes it."""
+    from ps3_eval.runner import evaluate
+
+    if resume is None and (not task or not model):
+        raise UsageError(
+            "give --task and --model (or --resume RUN_DIR); see `ps3-eval tasks` "
+            "and `ps3-eval models`."
+        )
+    run_dir: list[Path] = []
+    bar, on_start, on_progress = _progress_bar()
+
+    def started(p: Any, d: Path) -> None:
+        run_dir.append(d)
+        if not quiet:
+            bar.start()
+            on_start(p, d)
+
+    try:
+        summary = evaluate(
+            task,
+            model,
+            model_args=_kv(model_arg),
+            data=data,
+            task_args=_kv(task_arg) or None,
+            limit=limit,
+            seed=seed,
+            concurrency=concurrency,
+            timeout=timeout,
+            output_dir=output_dir,
+            resume=resume,
+            cache=cache_file.expanduser() if cache else None,
+            max_tokens=max_tokens,
+            on_progress=None if quiet else on_progress,
+            on_start=started,
+        )
+    except KeyboardInterrupt:
+        bar.stop()
+        where = run_dir[0] if run_dir else "the run directory"
+        err.print(
+            f"\nInterrupted; every finished sample is saved. Resume with:\n"
+            f"  ps3-eval run --resume {where}"
+        )
+        raise typer.Exit(130) from None
+    finally:
+        bar.stop()
+    if as_json:
+        out.print_json(summary.model_dump_json())
+    else:
+        print_summary(summary)
+        out.print(f"[dim]saved to {run_dir[0] if run_dir else output_dir}[/dim]")
+
+
+@app.command("show")
+def show_cmd(
+    run_dir: Annotated[Path, typer.Argument(help="A run directory.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+) -> None:
+    """Print a run's summary again."""
+    from ps3_eval.analysis import load_run
+
+    run = load_run(run_dir)
+    if run.summary is None:
+        raise UsageError(
+            f"{run_dir} has no summary.json yet; finish it with `ps3-eval run --resume {run_dir}`."
+        )
+    if as_json:
+        out.print_json(run.summary.model_dump_json())
+    else:
+        print_summary(run.summary)
+
+
+@app.command("tasks")
+def tasks_cmd() -> None:
+    """List registered task cards."""
+    from ps3_eval.tasks import discover, read_card
+
+    table = Table(title="tasks")
+    for col in ("name", "version", "source", "scorer", "description"):
+        table.add_column(col)
+    for name, path in sorted(discover().items()):
+        try:
+            card = read_card(path).card
+        except Ps3EvalError as exc:
+            table.add_row(name, "-", str(path), "-", f"[red]{exc}[/red]")
+            continue
+        src = card.source.hf or card.source.path or card.source.loader or ""
+        table.add_row(card.name, card.version, src, card.scorer, card.description)
+    out.print(table)
+
+
+@app.command("models")
+def models_cmd() -> None:
+    """List model backends with their arguments."""
+    from ps3_eval.models import list_models
+
+    for entry in list_models():
+        kind = (
+            "[yellow]test double, not a model[/yellow]"
+            if entry.kind == "test-double"
+            else (entry.kind)
+        )
+        out.print(f"[bold]{entry.name}[/bold]  ({kind})  {entry.description}")
+        for a in entry.args:
+            default = "required" if a.default is None and not a.help else f"default {a.default!r}"
+            out.print(f"    {a.name}: {a.type}, {default}  [dim]{a.help}[/dim]")
+
+
+def main() -> None:
+    """Console-script entry point: one-line errors, exit 2 for bad input."""
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        app(standalone_mode=False)
+    except Ps3EvalError as exc:
+        err.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
+        sys.exit(exc.exit_code)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except (typer.BadParameter, typer.Abort) as exc:
+        err.print(f"error: {exc}")
+        sys.exit(2)
+    except Exception as exc:
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        raise
+
+
+__all__ = ["app", "main", "print_summary"]

@@ -1,0 +1,170 @@
+"""Model registry: backends by name, imported only when used.
+
+Built-in backends are listed here as ``"module:Class"`` strings; third-party packages add their own
+through the ``ps3_eval.models`` entry-point group (``name = "pkg.module:Class"``).
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+from dataclasses import dataclass
+from importlib import metadata
+from typing import Any
+
+from pydantic import ValidationError
+
+from ps3_eval.errors import UsageError
+from ps3_eval.models.base import Backend, Model, ModelArgs
+
+__all__ = [
+    "Backend",
+    "Model",
+    "ModelArgs",
+    "ModelEntry",
+    "build_model",
+    "list_models",
+    "parse_model_spec",
+    "register_model",
+]
+
+ENTRY_POINT_GROUP = "ps3_eval.models"
+
+_BUILTIN: dict[str, str] = {
+    "scripted": "ps3_eval.models.scripted:ScriptedModel",
+    "ocr-reader": "ps3_eval.models.ocr_reader:OcrReader",
+}
+_REGISTERED: dict[str, str | type[Backend]] = {}
+
+
+@dataclass(frozen=True)
+class ArgInfo:
+    """One backend argument, for ``ps3-eval models``."""
+
+    name: str
+    type: str
+    default: Any
+    help: str
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    """A registered backend, described without instantiating it."""
+
+    name: str
+    kind: str
+    description: str
+    args: list[ArgInfo]
+    target: str
+
+
+def register_model(name: str, target: str | type[Backend]) -> None:
+    """Register a backend by name: a ``"module:Class"`` string (lazy) or the class itself."""
+    _REGISTERED[name] = target
+
+
+def _targets() -> dict[str, str | type[Backend]]:
+    found: dict[str, str | type[Backend]] = dict(_BUILTIN)
+    for ep in metadata.entry_points(group=ENTRY_POINT_GROUP):
+        found.setdefault(ep.name, ep.value)
+    found.update(_REGISTERED)
+    return found
+
+
+def _resolve(name: str) -> type[Backend]:
+    targets = _targets()
+    if name not in targets:
+        close = difflib.get_close_matches(name, targets, n=1)
+        hint = f" Did you mean '{close[0]}'?" if close else ""
+        raise UsageError(
+            f"unknown model '{name}'.{hint} Valid models: {', '.join(sorted(targets))}."
+        )
+    target = targets[name]
+    if not isinstance(target, str):
+        return target
+    module_name, _, attr = target.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise UsageError(
+            f"model '{name}' needs a package that is not installed ({exc.name or exc}); "
+            f"install the extra it names in `ps3-eval models`."
+        ) from exc
+    cls = getattr(module, attr)
+    if not isinstance(cls, type) or not issubclass(cls, Backend):
+        raise UsageError(f"model '{name}' points at {target}, which is not a ps3_eval Backend.")
+    return cls
+
+
+def _arg_infos(args_cls: type[ModelArgs]) -> list[ArgInfo]:
+    infos = []
+    for key, field in args_cls.model_fields.items():
+        ann = field.annotation
+        type_name = getattr(ann, "__name__", None) or str(ann).replace("typing.", "")
+        infos.append(
+            ArgInfo(
+                key,
+                type_name,
+                None if field.is_required() else field.default,
+                field.description or "",
+            )
+        )
+    return infos
+
+
+def list_models() -> list[ModelEntry]:
+    """All registered backends; a backend whose module fails to import is listed with the reason."""
+    entries = []
+    for name, target in sorted(_targets().items()):
+        label = target if isinstance(target, str) else f"{target.__module__}:{target.__name__}"
+        try:
+            cls = _resolve(name)
+        except UsageError as exc:
+            entries.append(ModelEntry(name, "unavailable", str(exc), [], label))
+            continue
+        entries.append(ModelEntry(name, cls.kind, cls.description, _arg_infos(cls.Args), label))
+    return entries
+
+
+def _coerce(value: str) -> Any:
+    low = value.lower()
+    if low in {"true", "false"}:
+        return low == "true"
+    if low in {"none", "null"}:
+        return None
+    return value
+
+
+def parse_model_spec(spec: str, extra_args: list[str] | None = None) -> tuple[str, dict[str, Any]]:
+    """Split ``NAME:key=value,...`` plus repeated ``key=value`` strings into name and args."""
+    name, _, rest = spec.partition(":")
+    pairs = [p for p in rest.split(",") if p] if rest else []
+    pairs += list(extra_args or [])
+    args: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise UsageError(f"model argument '{pair}' is not of the form key=value.")
+        args[key.strip().replace("-", "_")] = _coerce(value.strip())
+    return name.strip(), args
+
+
+def validate_args(name: str, cls: type[Backend], args: dict[str, Any]) -> ModelArgs:
+    """Validate ``args`` against the backend's ``Args`` model, with a one-line error."""
+    try:
+        return cls.Args.model_validate(args)
+    except ValidationError as exc:
+        valid = ", ".join(cls.Args.model_fields) or "(none)"
+        err = exc.errors()[0]
+        loc = ".".join(str(p) for p in err["loc"]) or "arguments"
+        if err["type"] == "extra_forbidden":
+            raise UsageError(
+                f"unknown argument '{loc}' for model '{name}'. Valid arguments: {valid}."
+            ) from None
+        raise UsageError(f"model '{name}' argument '{loc}': {err['msg']}.") from None
+
+
+def build_model(name: str, args: dict[str, Any] | None = None) -> Backend:
+    """Instantiate a backend by name with validated arguments."""
+    cls = _resolve(name)
+    return cls(validate_args(name, cls, dict(args or {})))

@@ -1,0 +1,374 @@
+"""Typed, versioned records that flow through a run.
+
+``Sample`` (from a task) -> ``Request`` (sent to a model) -> ``ModelOutput`` (what came back)
+-> ``SampleResult`` (scored, one line of ``samples.jsonl``). ``RunSpec`` says what was run and
+``RunSummary`` holds the aggregates. Every record carries ``SCHEMA_VERSION`` on disk so readers can
+refuse or migrate files written by another version.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime, timezone
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+SCHEMA_VERSION = 1
+"""Version of the on-disk layout of ``spec.json``, ``samples.jsonl`` and ``summary.json``."""
+
+
+def utcnow() -> datetime:
+    """Return the current time, timezone-aware in UTC."""
+    return datetime.now(timezone.utc)
+
+
+class _Record(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=False)
+
+
+# --------------------------------------------------------------------------- samples
+
+
+class ImageSource(_Record):
+    """Where a sample's image comes from; decoded lazily, off the event loop."""
+
+    path: str | None = None
+    """Local file path, absolute or already resolved against the dataset's folder."""
+    data: bytes | None = Field(default=None, exclude=True, repr=False)
+    """Encoded image bytes (e.g. from a parquet ``image`` column); never written to disk records."""
+
+    def describe(self) -> str:
+        """Short human-readable name used in error messages."""
+        return self.path if self.path else f"<{len(self.data or b'')} bytes>"
+
+
+class Sample(_Record):
+    """One benchmark item, in the toolkit's canonical field names."""
+
+    id: str
+    """Stable identifier, unique within the task; the key for resuming and joining."""
+    images: list[ImageSource] = Field(default_factory=list)
+    """Images in the order the prompt refers to them; empty for text-only items."""
+    question: str
+    """The question text, before the prompt template is applied."""
+    choices: list[str] | None = None
+    """Option texts for multiple-choice items (letters are assigned A, B, C, ... in order)."""
+    targets: list[str] = Field(default_factory=list)
+    """Accepted answers. For multiple choice, the correct letter (e.g. ``["B"]``)."""
+    category: str | None = None
+    """Breakdown key, e.g. 4KPro's ``autonomous_vehicle`` / ``household`` / ``gaming`` / ``ui``."""
+    mrr: str | None = None
+    """Minimum recognizable resolution bucket (``1K``, ``2K``, ``4K``) when known."""
+    bbox: list[float] | None = None
+    """Box ``[x0, y0, x1, y1]`` of the detail the question is about, in original image pixels."""
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    """Anything else the task keeps (unmapped columns the card asked for, generator facts)."""
+
+
+# --------------------------------------------------------------------------- requests
+
+
+class TextPart(_Record):
+    """A text segment of a chat message."""
+
+    type: Literal["text"] = "text"
+    text: str
+    """The text."""
+
+
+class ImagePart(_Record):
+    """An image segment of a chat message, already decoded to RGB."""
+
+    type: Literal["image"] = "image"
+    image: Any = Field(default=None, exclude=True, repr=False)
+    """The decoded ``PIL.Image.Image`` (RGB, EXIF orientation applied); not serialised."""
+    width: int
+    """Width in pixels of the decoded image."""
+    height: int
+    """Height in pixels of the decoded image."""
+    digest: str
+    """Content hash of the encoded source, used to key the response cache."""
+    source: str | None = None
+    """Where the image came from, for error messages and reports."""
+
+
+class Message(_Record):
+    """One chat turn."""
+
+    role: Literal["system", "user", "assistant"] = "user"
+    content: list[TextPart | ImagePart]
+    """Ordered text and image parts."""
+
+
+class GenerationConfig(_Record):
+    """Decoding settings passed to every backend."""
+
+    max_tokens: int = 64
+    """Upper bound on generated tokens."""
+    temperature: float = 0.0
+    """Sampling temperature; 0 means greedy."""
+    top_p: float | None = None
+    """Nucleus sampling mass, when the backend supports it."""
+    seed: int | None = None
+    """Sampling seed, when the backend supports it."""
+    stop: list[str] = Field(default_factory=list)
+    """Stop sequences."""
+
+
+class Request(_Record):
+    """What a model is asked: chat messages plus generation settings."""
+
+    sample_id: str
+    """The sample this request answers."""
+    messages: list[Message]
+    """The conversation; the last message is the user's question."""
+    generation: GenerationConfig = Field(default_factory=GenerationConfig)
+    """Decoding settings."""
+    choices: list[str] | None = None
+    """The structured options, for backends that pick an option instead of writing free text."""
+    oracle: list[str] | None = Field(default=None, exclude=True, repr=False)
+    """The sample's targets. Filled in only for test doubles, so real backends never see answers."""
+
+    @property
+    def images(self) -> list[ImagePart]:
+        """All image parts, in order."""
+        return [p for m in self.messages for p in m.content if isinstance(p, ImagePart)]
+
+    @property
+    def text(self) -> str:
+        """All text of the user turns joined by newlines."""
+        return "\n".join(
+            p.text
+            for m in self.messages
+            if m.role == "user"
+            for p in m.content
+            if isinstance(p, TextPart)
+        )
+
+    def digest(self) -> str:
+        """Stable hash of everything that can change a model's answer."""
+        h = hashlib.sha256()
+        h.update(self.model_dump_json(exclude={"sample_id"}).encode())
+        return h.hexdigest()
+
+
+# --------------------------------------------------------------------------- outputs
+
+
+class Usage(_Record):
+    """Token counts of one call; add two with ``+``."""
+
+    input_tokens: int = 0
+    """Prompt tokens in total, visual tokens included."""
+    visual_tokens: int = 0
+    """Tokens (or 14x14 patches, for encoders) spent on images."""
+    output_tokens: int = 0
+    """Generated tokens."""
+    estimated: bool = False
+    """True when any count was estimated rather than reported by the backend."""
+
+    def __add__(self, other: Usage) -> Usage:
+        return Usage(
+            input_tokens=self.input_tokens + other.input_tokens,
+            visual_tokens=self.visual_tokens + other.visual_tokens,
+            output_tokens=self.output_tokens + other.output_tokens,
+            estimated=self.estimated or other.estimated,
+        )
+
+
+class Timing(_Record):
+    """Wall-clock timing of one call, in seconds."""
+
+    latency: float = 0.0
+    """From sending the request to having the whole answer."""
+    vision_encoder: float | None = None
+    """Time in the vision encoder, where the backend can tell."""
+    llm: float | None = None
+    """Time in the language model, where the backend can tell."""
+    ttft: float | None = None
+    """Time to first token, for streaming backends."""
+    stages: dict[str, float] = Field(default_factory=dict)
+    """Other named stages, e.g. ``selection`` and ``recognition`` for the OCR reader."""
+
+
+class Selection(_Record):
+    """Facts about high-resolution patch selection, for backends that select patches."""
+
+    mode: str
+    """``full``, ``bottom_up`` or ``top_down``."""
+    selected_patches: int
+    """High-resolution patches processed."""
+    total_patches: int
+    """Patches in the full high-resolution grid."""
+    recall: float | None = None
+    """Share of the ground-truth box's patches that were selected (the paper's Table 7 recall)."""
+
+
+class ModelOutput(_Record):
+    """What a backend returned for one request."""
+
+    text: str = ""
+    """The generated answer text."""
+    usage: Usage = Field(default_factory=Usage)
+    """Token counts."""
+    timing: Timing = Field(default_factory=Timing)
+    """Latency and stages."""
+    image_sizes: list[tuple[int, int]] = Field(default_factory=list)
+    """``(width, height)`` of each image as actually sent to or processed by the model."""
+    selection: Selection | None = None
+    """Patch-selection facts, when the backend selects patches."""
+    error: str | None = None
+    """Set when the call failed; such an output is never scored and never cached."""
+    cached: bool = False
+    """True when the output was replayed from the response cache."""
+    extra: dict[str, Any] = Field(default_factory=dict)
+    """Backend-specific facts worth keeping (e.g. the option an OCR reader matched)."""
+
+
+class SampleResult(_Record):
+    """One scored (or failed) sample; one line of ``samples.jsonl``."""
+
+    schema_version: int = SCHEMA_VERSION
+    sample_id: str
+    """The sample's id."""
+    category: str | None = None
+    """Copied from the sample for breakdowns."""
+    mrr: str | None = None
+    """Copied from the sample for breakdowns."""
+    targets: list[str] = Field(default_factory=list)
+    """Copied from the sample so a run can be re-scored or inspected alone."""
+    prediction: str = ""
+    """The model's raw answer text."""
+    extracted: str | None = None
+    """The answer the scorer extracted (e.g. the option letter), ``None`` when none was found."""
+    scores: dict[str, float] = Field(default_factory=dict)
+    """Metric name -> value for this sample; empty for errors."""
+    output: ModelOutput
+    """The full model output, timing and usage included."""
+    error: str | None = None
+    """Why this sample has no score (model call, image decoding or data error)."""
+    started_at: datetime
+    """When work on the sample started."""
+    finished_at: datetime
+    """When the result was recorded."""
+
+    @property
+    def ok(self) -> bool:
+        """True when the sample was scored."""
+        return self.error is None
+
+
+# --------------------------------------------------------------------------- runs
+
+
+class RunSpec(_Record):
+    """What was run. Two runs with the same identity fields share a run directory."""
+
+    schema_version: int = SCHEMA_VERSION
+    task: str
+    """Task name from its card."""
+    task_version: str
+    """The card's ``version``."""
+    card_digest: str
+    """Hash of the card file, so an edited card starts a new run."""
+    card_path: str | None = None
+    """Where the card was read from (not part of the identity)."""
+    data: str | None = None
+    """The ``--data`` override, if any."""
+    task_args: dict[str, Any] = Field(default_factory=dict)
+    """Arguments passed to the task's loader."""
+    model: str
+    """Registered backend name."""
+    model_args: dict[str, Any] = Field(default_factory=dict)
+    """Validated backend arguments."""
+    model_fingerprint: str
+    """Backend identity that keys the response cache."""
+    limit: int | None = None
+    """Only the first ``limit`` samples."""
+    seed: int = 0
+    """Seed for sampling and bootstrap."""
+    generation: GenerationConfig = Field(default_factory=GenerationConfig)
+    """Decoding settings."""
+    package_version: str = ""
+    """ps3-eval version that created the run."""
+    code_revision: str | None = None
+    """Git revision of the checkout, when run from one."""
+    created_at: datetime = Field(default_factory=utcnow)
+    """When the run directory was created."""
+
+    def identity(self) -> str:
+        """Hash of the fields that decide results (not timing, versions or dates)."""
+        keys = {
+            "task",
+            "task_version",
+            "card_digest",
+            "data",
+            "task_args",
+            "model",
+            "model_args",
+            "limit",
+            "seed",
+            "generation",
+        }
+        blob = self.model_dump_json(include=keys)
+        return hashlib.sha256(blob.encode()).hexdigest()[:10]
+
+
+class MetricValue(_Record):
+    """A mean with its 95% bootstrap confidence interval."""
+
+    mean: float
+    ci_low: float
+    ci_high: float
+    n: int
+
+
+class LatencyStats(_Record):
+    """Latency of model calls that really ran (cache replays excluded), in seconds."""
+
+    mean: float | None = None
+    p50: float | None = None
+    p90: float | None = None
+    n: int = 0
+
+
+class TokenStats(_Record):
+    """Mean tokens per scored sample."""
+
+    input: float = 0.0
+    visual: float = 0.0
+    output: float = 0.0
+    estimated: bool = False
+    """True when any sample's counts were estimated."""
+
+
+class RunSummary(_Record):
+    """Aggregates of a run, written to ``summary.json``."""
+
+    schema_version: int = SCHEMA_VERSION
+    run_id: str
+    spec: RunSpec
+    n_total: int
+    """Samples the run is meant to cover."""
+    n: int
+    """Samples scored."""
+    n_errors: int
+    """Samples that failed (model call, image or data error); excluded from metrics."""
+    complete: bool
+    """True when every sample is scored."""
+    metrics: dict[str, MetricValue] = Field(default_factory=dict)
+    """Metric name -> mean with 95% CI over scored samples."""
+    by_category: dict[str, dict[str, MetricValue]] = Field(default_factory=dict)
+    """Category -> metric -> value."""
+    by_mrr: dict[str, dict[str, MetricValue]] = Field(default_factory=dict)
+    """MRR bucket -> metric -> value."""
+    latency: LatencyStats = Field(default_factory=LatencyStats)
+    tokens: TokenStats = Field(default_factory=TokenStats)
+    wall_time_s: float = 0.0
+    """Wall-clock seconds of the last session that ran samples."""
+    throughput: float | None = None
+    """Samples per second over that session's wall-clock time."""
+    errors: dict[str, int] = Field(default_factory=dict)
+    """Error message (first line, truncated) -> count."""
+    finished_at: datetime = Field(default_factory=utcnow)

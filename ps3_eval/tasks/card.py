@@ -1,0 +1,204 @@
+"""Task cards: one YAML file per benchmark, validated into ``TaskCard``."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import importlib.util
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from ps3_eval.errors import UsageError
+from ps3_eval.records import GenerationConfig
+
+DEFAULT_MC_PROMPT = (
+    "{question}\n{options}\nAnswer with the option's letter from the given choices directly."
+)
+
+
+class _Card(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class SourceSpec(_Card):
+    """Where the data comes from. Exactly one of ``hf``, ``path`` or ``loader``."""
+
+    hf: str | None = None
+    """Hugging Face dataset id, loaded with ``datasets.load_dataset``."""
+    config: str | None = None
+    """Dataset configuration (subset) name."""
+    split: str = "test"
+    """Split to evaluate."""
+    path: str | None = None
+    """Local copy: parquet / jsonl / csv file or folder, or a ``save_to_disk`` folder (relative
+    paths are resolved against the card's folder)."""
+    loader: str | None = None
+    """Custom loader ``module:function`` or ``file.py:function`` returning rows (dicts)."""
+    args: dict[str, Any] = Field(default_factory=dict)
+    """Default keyword arguments of the loader (override with ``--task-arg``)."""
+
+    @model_validator(mode="after")
+    def _one_source(self) -> SourceSpec:
+        given = [k for k in ("hf", "path", "loader") if getattr(self, k)]
+        if len(given) != 1:
+            raise ValueError(
+                f"source needs exactly one of hf, path or loader (got {given or 'none'})"
+            )
+        return self
+
+
+class FieldMap(_Card):
+    """Dataset column -> canonical ``Sample`` field; ``None`` means there is no such column."""
+
+    id: str | None = None
+    """Column with a unique id; when unset the row index is used."""
+    image: str | list[str] | None = "image"
+    """Image column(s): an ``Image`` feature, a path relative to the data, bytes, or a list."""
+    question: str = "question"
+    """Question column."""
+    choices: str | list[str] | None = None
+    """One column holding a list of options, or several columns, one option each (A, B, ...)."""
+    answer: str | None = "answer"
+    """Column with the answer."""
+    answer_format: Literal["letter", "index", "text"] = "letter"
+    """How the answer column states the right option for multiple choice."""
+    category: str | None = None
+    """Column used for per-category breakdowns."""
+    mrr: str | None = None
+    """Column with the minimum recognizable resolution bucket."""
+    bbox: str | None = None
+    """Column with the detail's box ``[x0, y0, x1, y1]``."""
+    keep: list[str] = Field(default_factory=list)
+    """Other columns copied into ``Sample.metadata`` (and usable in the prompt template)."""
+
+
+class TaskCard(_Card):
+    """A benchmark, declared as data."""
+
+    name: str
+    """Registered name, used by ``--task``."""
+    version: str = "1"
+    """Bump when the data, prompt or scoring changes; part of the run identity."""
+    description: str = ""
+    """One line for ``ps3-eval tasks``."""
+    paper: str | None = None
+    """Where the benchmark appears in the paper, e.g. "Table 1"."""
+    source: SourceSpec
+    fields: FieldMap = Field(default_factory=FieldMap)
+    prompt: str = DEFAULT_MC_PROMPT
+    """Template with ``{question}``, ``{options}`` (lettered lines) and any kept column."""
+    system: str | None = None
+    """Optional system message."""
+    scorer: str = "multiple_choice"
+    """Registered scorer name, or ``module:function`` / ``file.py:function`` for a custom one."""
+    generation: GenerationConfig = Field(default_factory=GenerationConfig)
+    """Decoding settings for this task."""
+
+
+class CardFile(BaseModel):
+    """A card with the file it came from."""
+
+    card: TaskCard
+    path: Path | None
+    digest: str
+
+
+def builtin_dirs() -> list[Path]:
+    """Folders searched for cards: ``$PS3_EVAL_TASKS`` entries, then the checkout's benchmarks/."""
+    import os
+
+    dirs = [Path(p) for p in os.environ.get("PS3_EVAL_TASKS", "").split(os.pathsep) if p]
+    dirs.append(Path(__file__).resolve().parents[2] / "benchmarks")
+    return dirs
+
+
+def read_card(path: Path) -> CardFile:
+    """Parse and validate one card file."""
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise UsageError(f"cannot read task card {path}: {exc.strerror}.") from None
+    try:
+        data = yaml.safe_load(raw)
+    except yaml.YAMLError as exc:
+        raise UsageError(
+            f"task card {path} is not valid YAML: {str(exc).splitlines()[0]}."
+        ) from None
+    if not isinstance(data, dict):
+        raise UsageError(f"task card {path} must be a YAML mapping.")
+    try:
+        card = TaskCard.model_validate(data)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        loc = ".".join(str(p) for p in err["loc"])
+        raise UsageError(f"task card {path}: {loc}: {err['msg']}.") from None
+    return CardFile(card=card, path=path, digest=hashlib.sha256(raw).hexdigest()[:16])
+
+
+def discover() -> dict[str, Path]:
+    """Registered task names -> card files (first folder wins)."""
+    found: dict[str, Path] = {}
+    for folder in builtin_dirs():
+        if not folder.is_dir():
+            continue
+        for path in sorted(folder.glob("*.y*ml")):
+            try:
+                name = yaml.safe_load(path.read_text()).get("name") or path.stem
+            except (yaml.YAMLError, AttributeError, OSError):
+                name = path.stem
+            found.setdefault(str(name), path)
+    return found
+
+
+def find_card(task: str) -> CardFile:
+    """Resolve ``--task``: a registered name or the path of a card file."""
+    as_path = Path(task)
+    if task.endswith((".yaml", ".yml")) or as_path.is_file():
+        if not as_path.is_file():
+            raise UsageError(f"task card file {task} does not exist.")
+        return read_card(as_path)
+    cards = discover()
+    if task not in cards:
+        import difflib
+
+        close = difflib.get_close_matches(task, cards, n=1)
+        hint = f" Did you mean '{close[0]}'?" if close else ""
+        valid = ", ".join(sorted(cards)) or "(none found)"
+        raise UsageError(
+            f"unknown task '{task}'.{hint} Valid tasks: {valid} (or pass a card file path)."
+        )
+    return read_card(cards[task])
+
+
+def load_hook(ref: str, base: Path | None, what: str) -> Callable[..., Any]:
+    """Import ``module:function`` or ``file.py:function`` (relative to the card's folder)."""
+    target, sep, attr = ref.rpartition(":")
+    if not sep or not attr:
+        raise UsageError(f"{what} '{ref}' must look like module:function or file.py:function.")
+    if target.endswith(".py"):
+        file = Path(target)
+        if not file.is_absolute() and base is not None:
+            file = base / file
+        if not file.is_file():
+            raise UsageError(f"{what} file {file} does not exist.")
+        mod_name = f"_ps3_eval_hook_{hashlib.sha1(str(file).encode()).hexdigest()[:8]}"
+        spec = importlib.util.spec_from_file_location(mod_name, file)
+        if spec is None or spec.loader is None:
+            raise UsageError(f"cannot import {what} file {file}.")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[mod_name] = module
+        spec.loader.exec_module(module)
+    else:
+        try:
+            module = importlib.import_module(target)
+        except ImportError as exc:
+            raise UsageError(f"cannot import {what} module '{target}': {exc}.") from None
+    fn = getattr(module, attr, None)
+    if not callable(fn):
+        raise UsageError(f"{what} '{ref}': no function '{attr}' in {target}.")
+    return fn  # type: ignore[no-any-return]
