@@ -184,7 +184,9 @@ def run_cmd(
         where = run_dir[0] if run_dir else "the run directory"
         err.print(
             f"\nInterrupted; every finished sample is saved. Resume with:\n"
-            f"  ps3-eval run --resume {where}"
+            f"  ps3-eval run --resume {where}",
+            soft_wrap=True,
+            highlight=False,
         )
         raise typer.Exit(130) from None
     finally:
@@ -193,7 +195,8 @@ def run_cmd(
         out.print_json(summary.model_dump_json())
     else:
         print_summary(summary)
-        out.print(f"[dim]saved to {run_dir[0] if run_dir else output_dir}[/dim]")
+        where = run_dir[0] if run_dir else output_dir
+        out.print(f"[dim]saved to {where}[/dim]", soft_wrap=True, highlight=False)
 
 
 @app.command("show")
@@ -255,7 +258,10 @@ def main() -> None:
     """Console-script entry point: one-line errors, exit 2 for bad input."""
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
-        app(standalone_mode=False)
+        # Without standalone mode click returns (not raises) the code of typer.Exit.
+        code = app(standalone_mode=False)
+        if isinstance(code, int) and code:
+            sys.exit(code)
     except Ps3EvalError as exc:
         err.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
         sys.exit(exc.exit_code)

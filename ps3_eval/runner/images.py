@@ -18,9 +18,13 @@ MAX_PIXELS_ENV = "PS3_EVAL_MAX_IMAGE_PIXELS"
 """Raise Pillow's decompression-bomb limit (pixels) for trusted data; ``0`` disables the guard."""
 
 
+_PILLOW_DEFAULT_LIMIT = Image.MAX_IMAGE_PIXELS
+
+
 def _configure_limit() -> None:
     value = os.environ.get(MAX_PIXELS_ENV)
     if value is None:
+        Image.MAX_IMAGE_PIXELS = _PILLOW_DEFAULT_LIMIT
         return
     try:
         limit = int(value)

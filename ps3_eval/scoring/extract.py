@@ -11,7 +11,9 @@ _STATED = re.compile(
     re.IGNORECASE,
 )
 _LEADING = re.compile(r"^\s*[\(\[]?([A-Z])[\)\].:]\s+")
-_STANDALONE = re.compile(r"(?<![A-Za-z'])([A-Z])(?![A-Za-z'])(?!\s+[a-z])")
+# A capital letter on its own; "A" followed by an ordinary lowercase word is the article.
+_STANDALONE = re.compile(r"(?<![A-Za-z'])([A-Z])(?![A-Za-z'])")
+_ARTICLE = re.compile(r"\s+(?!(?:or|and|nor)\b)[a-z]{2,}")
 
 
 def _norm(text: str) -> str:
@@ -51,7 +53,12 @@ def extract_choice(prediction: str, choices: list[str]) -> str | None:
     ]
     if len(hits) == 1:
         return letters[hits[0][0]]
-    alone: set[str] = {s for s in _STANDALONE.findall(prediction) if s in letters}
+    alone: set[str] = {
+        m.group(1)
+        for m in _STANDALONE.finditer(prediction)
+        if m.group(1) in letters
+        and not (m.group(1) == "A" and _ARTICLE.match(prediction, m.end()))
+    }
     if len(alone) == 1 and not hits:
         return alone.pop()
     return None

@@ -1,0 +1,140 @@
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ps3_eval import load_run, runs_df, samples_df
+from tests.conftest import write_mc_dataset
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def cli(*args: str, check: bool = True, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    """Run the checkout's ``python cli.py`` as a user would."""
+    env = {**os.environ, "COLUMNS": "200"}
+    res = subprocess.run([sys.executable, str(ROOT / "cli.py"), *args], capture_output=True,
+                         text=True, env=env, cwd=cwd, timeout=120)
+    if check and res.returncode != 0:
+        raise AssertionError(f"exit {res.returncode}\n{res.stdout}\n{res.stderr}")
+    return res
+
+
+def test_run_show_and_frames(toy_card: Path, tmp_path: Path) -> None:
+    out = tmp_path / "runs"
+    res = cli("run", "--task", str(toy_card), "--model", "scripted:accuracy=0.5",
+              "--model-arg", "latency=0.001", "--output-dir", str(out), "--json", "-q")
+    summary = json.loads(res.stdout)
+    assert summary["n"] == 12 and summary["spec"]["model_args"]["latency"] == 0.001
+    run_dir = out / summary["run_id"]
+    shown = cli("show", str(run_dir))
+    assert "accuracy" in shown.stdout and "by category" in shown.stdout and "gaming" in shown.stdout
+    runs = runs_df(out)
+    assert list(runs["metric"]) == ["accuracy"] and runs["value"][0] == summary["metrics"][
+        "accuracy"]["mean"]
+    samples = samples_df(out)
+    assert len(samples) == 12 and set(samples["category"]) == {"gaming", "ui"}
+    assert samples["score.accuracy"].mean() == pytest.approx(summary["metrics"]["accuracy"]["mean"])
+
+
+def test_listing_commands(toy_card: Path) -> None:
+    models = cli("models").stdout
+    assert "scripted" in models and "test double" in models and "fail_rate" in models
+    tasks = cli("tasks", cwd=toy_card.parent).stdout
+    assert "name" in tasks
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["run", "--task", "nope", "--model", "scripted"], "unknown task 'nope'"),
+        (["run", "--task", "CARD", "--model", "gpt-9"], "unknown model 'gpt-9'"),
+        (["run", "--task", "CARD", "--model", "scripted", "-a", "speed=3"],
+         "unknown argument 'speed'"),
+        (["run", "--task", "CARD", "--model", "scripted:latency=-1"], "greater than or equal"),
+        (["run", "--task", "CARD", "--model", "scripted", "--limit", "0"], "limit"),
+        (["show", "/nonexistent/run"], "not a run directory"),
+    ],
+)
+def test_bad_input_exits_2_with_one_line(toy_card: Path, args: list[str], needle: str) -> None:
+    res = cli(*[str(toy_card) if a == "CARD" else a for a in args], check=False)
+    assert res.returncode == 2, res.stderr
+    lines = [x for x in res.stderr.splitlines() if x.strip()]
+    assert len(lines) == 1 and needle in lines[0], res.stderr
+
+
+def _wait_lines(path: Path, n: int, proc: subprocess.Popen[Any], limit: float = 60) -> None:
+    end = time.time() + limit
+    while time.time() < end:
+        if path.exists() and len(path.read_text().splitlines()) >= n:
+            return
+        if proc.poll() is not None:
+            raise AssertionError(f"run ended early: {proc.communicate()}")
+        time.sleep(0.05)
+    raise AssertionError("no progress")
+
+
+def _start(card: Path, out: Path) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, str(ROOT / "cli.py"), "run", "--task", str(card), "--model",
+         "scripted:latency=0.05,accuracy=0.6", "--concurrency", "2", "--output-dir", str(out),
+         "-q"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        # A background parent may ignore SIGINT; give the child the default a terminal gives.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+
+
+def test_kill_9_then_resume_matches_an_uninterrupted_run(tmp_path: Path) -> None:
+    card = write_mc_dataset(tmp_path / "d", n=40, size=(32, 32))
+    out = tmp_path / "runs"
+    proc = _start(card, out)
+    run_dirs: list[Path] = []
+    end = time.time() + 60
+    while not run_dirs and time.time() < end:
+        run_dirs = list(out.glob("*/samples.jsonl"))
+        time.sleep(0.05)
+    _wait_lines(run_dirs[0], 10, proc)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    killed_at = len(run_dirs[0].read_text().splitlines())
+    assert 10 <= killed_at < 40
+    res = cli("run", "--task", str(card), "--model", "scripted:latency=0.05,accuracy=0.6",
+              "--concurrency", "2", "--output-dir", str(out), "--json", "-q")
+    resumed = json.loads(res.stdout)
+    ids = [json.loads(x)["sample_id"] for x in run_dirs[0].read_text().splitlines()]
+    assert len(ids) == 40 and len(set(ids)) == 40
+    whole = json.loads(cli("run", "--task", str(card), "--model",
+                           "scripted:latency=0,accuracy=0.6", "--output-dir",
+                           str(tmp_path / "whole"), "--json", "-q").stdout)
+    for key in ("n", "n_errors", "complete", "metrics", "by_category", "by_mrr"):
+        assert resumed[key] == whole[key], key
+
+
+def test_ctrl_c_flushes_and_prints_a_resume_hint(tmp_path: Path) -> None:
+    card = write_mc_dataset(tmp_path / "d", n=40, size=(32, 32))
+    out = tmp_path / "runs"
+    proc = _start(card, out)
+    end = time.time() + 60
+    files: list[Path] = []
+    while not files and time.time() < end:
+        files = list(out.glob("*/samples.jsonl"))
+        time.sleep(0.05)
+    _wait_lines(files[0], 5, proc)
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=30)
+    assert proc.returncode == 130
+    assert "ps3-eval run --resume" in stderr
+    recorded = files[0].read_text().splitlines()
+    assert all(json.loads(x)["sample_id"] for x in recorded)  # every line is whole
+    run = load_run(files[0].parent)
+    assert run.summary is not None and not run.summary.complete
+    assert run.summary.n == len(recorded)
+    hint = stderr.split("--resume", 1)[1].split()[0]
+    cli("run", "--resume", hint, "-q")
+    assert len(files[0].read_text().splitlines()) == 40

@@ -1,0 +1,205 @@
+import asyncio
+import json
+import threading
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import ps3_eval.runner as runner_mod
+from ps3_eval import evaluate, load_run
+from ps3_eval.models import Backend, register_model
+from ps3_eval.records import ModelOutput, Request, RunSummary
+from ps3_eval.runner.cache import ResponseCache
+from tests.conftest import write_mc_dataset
+
+
+def _lines(run_dir: Path) -> list[dict[str, Any]]:
+    return [json.loads(x) for x in (run_dir / "samples.jsonl").read_text().splitlines()]
+
+
+def _run_dir(summary: RunSummary, out: Path) -> Path:
+    return out / summary.run_id
+
+
+def _comparable(s: RunSummary) -> dict[str, Any]:
+    keep = {"n", "n_total", "n_errors", "complete", "metrics", "by_category", "by_mrr", "tokens"}
+    return s.model_dump(include=keep)
+
+
+def test_full_run_writes_records_and_summary(toy_card: Path, tmp_path: Path) -> None:
+    out = tmp_path / "runs"
+    s = evaluate(str(toy_card), "scripted", model_args={"accuracy": 0.5}, output_dir=out)
+    run_dir = _run_dir(s, out)
+    assert {p.name for p in run_dir.iterdir()} >= {"spec.json", "samples.jsonl", "summary.json"}
+    rows = _lines(run_dir)
+    assert len(rows) == 12 and len({r["sample_id"] for r in rows}) == 12
+    acc = sum(r["scores"]["accuracy"] for r in rows) / 12
+    assert s.metrics["accuracy"].mean == pytest.approx(acc)
+    assert s.metrics["accuracy"].ci_low <= acc <= s.metrics["accuracy"].ci_high
+    for cat in ("gaming", "ui"):
+        part = [r["scores"]["accuracy"] for r in rows if r["category"] == cat]
+        assert s.by_category[cat]["accuracy"].mean == pytest.approx(sum(part) / len(part))
+        assert s.by_category[cat]["accuracy"].n == len(part)
+    assert set(s.by_mrr) == {"1K", "2K", "4K"}
+    assert s.complete and s.n == 12 and s.n_errors == 0
+    assert rows[0]["output"]["image_sizes"] == [[64, 48]]
+    spec = json.loads((run_dir / "spec.json").read_text())
+    assert spec["task"] == "toy" and spec["model_args"]["accuracy"] == 0.5
+    assert spec["package_version"]
+    assert load_run(run_dir).summary == s
+
+
+def test_errors_are_records_and_are_retried_on_resume(toy_card: Path, tmp_path: Path) -> None:
+    outage = tmp_path / "outage"
+    outage.touch()
+    args = {"fail_rate": 0.5, "fail_while": str(outage), "accuracy": 0.7}
+    out = tmp_path / "runs"
+    first = evaluate(str(toy_card), "scripted", model_args=args, output_dir=out)
+    run_dir = _run_dir(first, out)
+    failed = [r for r in _lines(run_dir) if r["error"]]
+    assert failed and first.n_errors == len(failed) and not first.complete
+    assert all(r["scores"] == {} and r["extracted"] is None for r in failed)
+    assert first.metrics["accuracy"].n == 12 - len(failed)
+    assert "scripted failure" in next(iter(first.errors))
+
+    outage.unlink()
+    second = evaluate(str(toy_card), "scripted", model_args=args, output_dir=out)
+    assert second.run_id == first.run_id and second.complete and second.n_errors == 0
+    rows = _lines(run_dir)
+    assert sorted(r["sample_id"] for r in rows) == [f"q{i:03d}" for i in range(12)]
+    history = (run_dir / "errors.jsonl").read_text().splitlines()
+    assert len(history) == len(failed)
+
+    clean = evaluate(
+        str(toy_card), "scripted", model_args={**args, "fail_while": str(tmp_path / "never")},
+        output_dir=tmp_path / "clean",
+    )
+    assert _comparable(second) == _comparable(clean)
+
+
+def test_resume_by_directory_runs_only_missing(toy_card: Path, tmp_path: Path) -> None:
+    out = tmp_path / "runs"
+    s = evaluate(str(toy_card), "scripted", limit=5, output_dir=out)
+    run_dir = _run_dir(s, out)
+    rows = _lines(run_dir)
+    # Drop two results as if the process had died before writing them.
+    (run_dir / "samples.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows[:3]))
+    calls: list[str] = []
+    again = evaluate("ignored", "ignored", resume=run_dir,
+                     on_progress=lambda p: calls.append(p.last.sample_id if p.last else ""))
+    assert len(calls) == 2 and again.n == 5 and again.n_total == 5
+    assert len(_lines(run_dir)) == 5
+
+
+def test_truncated_last_line_is_dropped_and_redone(toy_card: Path, tmp_path: Path) -> None:
+    out = tmp_path / "runs"
+    s = evaluate(str(toy_card), "scripted", output_dir=out)
+    path = _run_dir(s, out) / "samples.jsonl"
+    text = path.read_text()
+    path.write_text(text[: len(text) - 40])  # cut inside the last record
+    again = evaluate(str(toy_card), "scripted", output_dir=out)
+    assert _comparable(again) == _comparable(s)
+    assert len(_lines(path.parent)) == 12
+
+
+def test_bad_rows_and_bad_images_are_that_samples_error(tmp_path: Path) -> None:
+    card = write_mc_dataset(tmp_path / "d", n=6)
+    (card.parent / "images" / "2.png").write_bytes(b"")
+    data = card.parent / "data.jsonl"
+    rows = [json.loads(x) for x in data.read_text().splitlines()]
+    del rows[4]["options"]
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    s = evaluate(str(card), "scripted", output_dir=tmp_path / "runs")
+    errors = {r["sample_id"]: r["error"] for r in _lines(tmp_path / "runs" / s.run_id) if r["error"]}
+    assert set(errors) == {"q002", "q004"}
+    assert "empty" in errors["q002"] and "'options'" in errors["q004"] and "'toy'" in errors["q004"]
+    assert s.n == 4 and s.n_errors == 2
+
+
+class _Probe(Backend):
+    name = "probe-concurrency"
+    kind = "test-double"
+    in_flight = 0
+    peak = 0
+
+    async def generate(self, request: Request) -> ModelOutput:
+        cls = type(self)
+        cls.in_flight += 1
+        cls.peak = max(cls.peak, cls.in_flight)
+        await asyncio.sleep(0.02)
+        cls.in_flight -= 1
+        return ModelOutput(text=(request.oracle or ["A"])[0])
+
+
+def test_concurrency_is_bounded_and_decoding_is_off_the_loop(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    register_model("probe-concurrency", _Probe)
+    card = write_mc_dataset(tmp_path / "d", n=30)
+    threads: set[str] = set()
+    real = runner_mod.decode
+
+    def spy(src: Any) -> Any:
+        threads.add(threading.current_thread().name)
+        return real(src)
+
+    monkeypatch.setattr(runner_mod, "decode", spy)
+    s = evaluate(str(card), "probe-concurrency", concurrency=4, output_dir=tmp_path / "runs")
+    assert s.n == 30 and s.metrics["accuracy"].mean == 1.0
+    assert _Probe.peak == 4
+    assert threads and all(t.startswith("ps3-eval-decode") for t in threads)
+
+
+def test_timeout_becomes_an_error_record(toy_card: Path, tmp_path: Path) -> None:
+    s = evaluate(str(toy_card), "scripted", model_args={"latency": 2}, timeout=0.05, limit=2,
+                 concurrency=2, output_dir=tmp_path / "runs")
+    assert s.n_errors == 2 and "timed out after 0.05s" in next(iter(s.errors))
+
+
+def test_response_cache_replays_only_matching_requests(tmp_path: Path) -> None:
+    card = write_mc_dataset(tmp_path / "d", n=6)
+    db = tmp_path / "cache.sqlite"
+    first = evaluate(str(card), "scripted", model_args={"accuracy": 0.5}, cache=db,
+                     output_dir=tmp_path / "a")
+    assert len(ResponseCache(db)) == 6
+    second = evaluate(str(card), "scripted", model_args={"accuracy": 0.5}, cache=db,
+                      output_dir=tmp_path / "b")
+    rows = _lines(tmp_path / "b" / second.run_id)
+    assert all(r["output"]["cached"] for r in rows)
+    assert _comparable(first) == _comparable(second)
+    # Another model argument: nothing replayed.
+    other = evaluate(str(card), "scripted", model_args={"accuracy": 0.6}, cache=db,
+                     output_dir=tmp_path / "c")
+    assert not any(r["output"]["cached"] for r in _lines(tmp_path / "c" / other.run_id))
+    # A changed prompt: nothing replayed.
+    card.write_text(card.read_text() + "prompt: 'Q: {question}\\n{options}'\n")
+    changed = evaluate(str(card), "scripted", model_args={"accuracy": 0.5}, cache=db,
+                       output_dir=tmp_path / "d")
+    assert not any(r["output"]["cached"] for r in _lines(tmp_path / "d" / changed.run_id))
+
+
+def test_errors_are_never_cached(toy_card: Path, tmp_path: Path) -> None:
+    db = tmp_path / "cache.sqlite"
+    s = evaluate(str(toy_card), "scripted", model_args={"fail_rate": 0.5}, cache=db,
+                 output_dir=tmp_path / "runs")
+    assert 0 < s.n_errors < 12
+    assert len(ResponseCache(db)) == 12 - s.n_errors
+
+
+def test_card_changed_under_a_resume_is_refused(toy_card: Path, tmp_path: Path) -> None:
+    s = evaluate(str(toy_card), "scripted", limit=2, output_dir=tmp_path / "runs")
+    toy_card.write_text(toy_card.read_text().replace("version: '1'", "version: '2'"))
+    from ps3_eval.errors import UsageError
+
+    with pytest.raises(UsageError, match="changed since this run started"):
+        evaluate("x", "x", resume=tmp_path / "runs" / s.run_id)
+
+
+def test_bad_arguments(toy_card: Path, tmp_path: Path) -> None:
+    from ps3_eval.errors import UsageError
+
+    with pytest.raises(UsageError, match="limit"):
+        evaluate(str(toy_card), "scripted", limit=0, output_dir=tmp_path)
+    with pytest.raises(UsageError, match="not a run directory"):
+        evaluate("x", "x", resume=tmp_path / "nothing")

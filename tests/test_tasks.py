@@ -1,0 +1,174 @@
+import io
+import json
+from pathlib import Path
+
+import datasets
+import pytest
+from PIL import Image
+
+from ps3_eval.errors import DataError, UsageError
+from ps3_eval.records import Sample
+from ps3_eval.tasks import BrokenSample, Task, find_card, list_tasks, load_task, read_card
+from tests.conftest import write_mc_dataset
+
+
+def _samples(task: Task) -> list[Sample]:
+    out = [s for s in task.samples()]
+    assert all(isinstance(s, Sample) for s in out), out
+    return out  # type: ignore[return-value]
+
+
+def test_jsonl_with_image_folder(toy_card: Path) -> None:
+    task = load_task(str(toy_card))
+    samples = _samples(task)
+    assert len(task) == 12 and len(samples) == 12
+    s = samples[1]
+    assert s.id == "q001" and s.targets == ["B"] and s.category == "ui" and s.mrr == "2K"
+    assert s.choices == ["red", "green", "blue", "grey"]
+    assert Path(s.images[0].path or "").is_file()
+    prompt = task.prompt_text(s)
+    assert "A. red" in prompt and "D. grey" in prompt and s.question in prompt
+
+
+def _hf_dataset(tmp_path: Path, n: int = 6) -> datasets.Dataset:
+    images = []
+    for i in range(n):
+        buf = io.BytesIO()
+        Image.new("RGB", (32, 32), (i * 30, 0, 0)).save(buf, format="PNG")
+        # Hub parquet files embed the encoded bytes next to the original file name.
+        images.append({"bytes": buf.getvalue(), "path": f"src{i}.png"})
+    # The V*Bench / MMBench style: an Image feature, options as separate columns, a letter answer.
+    return datasets.Dataset.from_dict(
+        {
+            "index": list(range(n)),
+            "image": images,
+            "question": [f"q{i}" for i in range(n)],
+            "A": ["w"] * n, "B": ["x"] * n, "C": ["y"] * n, "D": ["z"] * n,
+            "answer": ["ABCD"[i % 4] for i in range(n)],
+            "category": ["direct_attributes"] * n,
+        },
+        features=datasets.Features({
+            "index": datasets.Value("int64"), "image": datasets.Image(),
+            "question": datasets.Value("string"),
+            **{k: datasets.Value("string") for k in "ABCD"},
+            "answer": datasets.Value("string"), "category": datasets.Value("string"),
+        }),
+    )
+
+
+CARD_TEMPLATE = """
+name: hfstyle
+version: '2'
+source:
+  hf: someone/not-reachable
+  split: test
+fields:
+  id: index
+  image: image
+  question: question
+  choices: [A, B, C, D]
+  answer: answer
+  category: category
+"""
+
+
+@pytest.mark.parametrize("layout", ["parquet_file", "parquet_dir", "save_to_disk"])
+def test_data_override_reads_real_layouts(tmp_path: Path, layout: str) -> None:
+    ds = _hf_dataset(tmp_path)
+    if layout == "parquet_file":
+        target = tmp_path / "test-00000.parquet"
+        ds.to_parquet(str(target))
+    elif layout == "parquet_dir":
+        target = tmp_path / "pq"
+        (target / "data").mkdir(parents=True)
+        ds.to_parquet(str(target / "data" / "test-00000-of-00001.parquet"))
+    else:
+        target = tmp_path / "disk"
+        datasets.DatasetDict({"test": ds}).save_to_disk(str(target))
+    card = tmp_path / "hf.yaml"
+    card.write_text(CARD_TEMPLATE)
+    task = load_task(str(card), data=str(target))
+    samples = _samples(task)
+    assert [s.id for s in samples] == [str(i) for i in range(6)]
+    assert samples[2].targets == ["C"] and samples[2].choices == ["w", "x", "y", "z"]
+    assert samples[0].images[0].data and samples[0].images[0].data[:4] == b"\x89PNG"
+
+
+def test_unreachable_hub_id_says_use_data(tmp_path: Path) -> None:
+    card = tmp_path / "hf.yaml"
+    card.write_text(CARD_TEMPLATE)
+    with pytest.raises(UsageError, match="pass --data PATH"):
+        len(load_task(str(card)))
+
+
+def test_missing_field_is_that_samples_error(tmp_path: Path) -> None:
+    card = write_mc_dataset(tmp_path / "d", n=3)
+    data = card.parent / "data.jsonl"
+    rows = [json.loads(x) for x in data.read_text().splitlines()]
+    rows[1]["question"] = None
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    items = list(load_task(str(card)).samples())
+    assert isinstance(items[0], Sample) and isinstance(items[2], Sample)
+    broken = items[1]
+    assert isinstance(broken, BrokenSample)
+    assert broken.id == "q001" and "'toy'" in broken.error and "'question'" in broken.error
+
+
+def test_duplicate_ids_are_refused(tmp_path: Path) -> None:
+    card = write_mc_dataset(tmp_path / "d", n=3)
+    data = card.parent / "data.jsonl"
+    data.write_text(data.read_text().replace('"q002"', '"q001"'))
+    with pytest.raises(DataError, match="appears twice"):
+        list(load_task(str(card)).samples())
+
+
+def test_unknown_task_lists_valid_names() -> None:
+    with pytest.raises(UsageError, match="Valid tasks:") as exc:
+        find_card("no-such-task")
+    assert "\n" not in str(exc.value)
+
+
+def test_bad_cards_give_one_line_errors(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: x\nsource: {hf: a/b, path: c}\n")
+    with pytest.raises(UsageError, match="exactly one of hf, path or loader"):
+        read_card(bad)
+    bad.write_text("name: x\nsource: {hf: a/b}\nsurprise: 1\n")
+    with pytest.raises(UsageError, match="surprise"):
+        read_card(bad)
+    bad.write_text("name: [unclosed\n")
+    with pytest.raises(UsageError, match="not valid YAML"):
+        read_card(bad)
+    with pytest.raises(UsageError, match="does not exist"):
+        find_card(str(tmp_path / "missing.yaml"))
+
+
+def test_custom_loader_and_scorer_hooks_next_to_the_card(tmp_path: Path) -> None:
+    (tmp_path / "hooks.py").write_text(
+        "from ps3_eval.scoring import Score\n"
+        "def rows(n=3):\n"
+        "    return [{'id': f'r{i}', 'question': f'{i}+1?', 'answer': str(i + 1)} for i in range(n)]\n"
+        "def score(pred, sample):\n"
+        "    return Score({'right': float(pred.strip() == sample.targets[0])}, pred.strip())\n"
+    )
+    (tmp_path / "arith.yaml").write_text(
+        "name: arith\nsource:\n  loader: hooks.py:rows\n  args: {n: 3}\n"
+        "fields: {id: id, image: null, question: question, answer: answer}\n"
+        "prompt: '{question}'\nscorer: hooks.py:score\n"
+    )
+    task = load_task(str(tmp_path / "arith.yaml"), args={"n": 5})
+    samples = _samples(task)
+    assert len(samples) == 5 and samples[4].targets == ["5"]
+    assert task.score("5", samples[4]).values == {"right": 1.0}
+    assert task.prompt_text(samples[0]) == "0+1?"
+
+
+def test_task_args_without_loader_are_refused(toy_card: Path) -> None:
+    with pytest.raises(UsageError, match="takes no arguments"):
+        len(load_task(str(toy_card), args={"n": 3}))
+
+
+def test_registered_cards_are_valid() -> None:
+    cards = list_tasks()
+    names = [c.name for c in cards]
+    assert len(names) == len(set(names))
