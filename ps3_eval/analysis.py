@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from ps3_eval.errors import UsageError
 from ps3_eval.records import SCHEMA_VERSION, RunSpec, RunSummary, SampleResult
-from ps3_eval.runner.store import SPEC, SUMMARY, read_results
+from ps3_eval.runner.store import SAMPLES, SPEC, SUMMARY, latest_results
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -46,10 +46,7 @@ def load_run(path: str | Path) -> Run:
     summary = None
     if (run_dir / SUMMARY).is_file():
         summary = RunSummary.model_validate_json((run_dir / SUMMARY).read_text())
-    good, errors, _ = read_results(run_dir / "samples.jsonl")
-    latest_errors = {e.sample_id: e for e in errors if e.sample_id not in good}
-    results = sorted([*good.values(), *latest_errors.values()], key=lambda r: r.sample_id)
-    return Run(run_dir, spec, summary, results)
+    return Run(run_dir, spec, summary, latest_results(run_dir / SAMPLES))
 
 
 def _find_runs(paths: Iterable[str | Path]) -> list[Path]:

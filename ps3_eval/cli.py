@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich import box
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -103,8 +104,8 @@ def _progress_bar() -> tuple[Progress, Any, Any]:
     )
     state: dict[str, TaskID] = {}
 
-    def on_start(p: Any, run_dir: Path) -> None:
-        state["id"] = bar.add_task(run_dir.name[:40], total=p.total, completed=p.done, stats="")
+    def on_start(p: Any, description: str) -> None:
+        state["id"] = bar.add_task(description[:40], total=p.total, completed=p.done, stats="")
 
     def on_progress(p: Any) -> None:
         acc = "" if p.running is None else f"{p.metric}={p.running:.3f} "
@@ -159,7 +160,7 @@ def run_cmd(
         run_dir.append(d)
         if not quiet:
             bar.start()
-            on_start(p, d)
+            on_start(p, d.name)
 
     try:
         summary = evaluate(
@@ -180,7 +181,8 @@ def run_cmd(
             on_start=started,
         )
     except KeyboardInterrupt:
-        bar.stop()
+        if bar.live.is_started:
+            bar.stop()
         where = run_dir[0] if run_dir else "the run directory"
         err.print(
             f"\nInterrupted; every finished sample is saved. Resume with:\n"
@@ -190,7 +192,8 @@ def run_cmd(
         )
         raise typer.Exit(130) from None
     finally:
-        bar.stop()
+        if bar.live.is_started:
+            bar.stop()
     if as_json:
         out.print_json(summary.model_dump_json())
     else:
@@ -252,6 +255,66 @@ def models_cmd() -> None:
         for a in entry.args:
             default = "required" if a.default is None and not a.help else f"default {a.default!r}"
             out.print(f"    {a.name}: {a.type}, {default}  [dim]{a.help}[/dim]")
+
+
+@app.command("demo")
+def demo_cmd(
+    n: Annotated[
+        int, typer.Option(help="probe4k items (multiples of 12 balance everything).")
+    ] = 24,
+    seed: Annotated[int, typer.Option(help="probe4k generator seed.")] = 0,
+    output_dir: Annotated[Path, typer.Option(help="Parent folder of run directories.")] = Path(
+        "runs"
+    ),
+    report_dir: Annotated[Path, typer.Option(help="Where report.html goes.")] = Path(
+        "reports/demo"
+    ),
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+) -> None:
+    """Offline demo: probe4k read by the CPU OCR reader at 756/1512/3780 and with selection."""
+    from ps3_eval.demo import run_demo
+
+    if n <= 0:
+        raise UsageError(f"--n must be a positive number of items, got {n}.")
+    bar, on_start, on_progress = _progress_bar()
+    if not quiet:
+        bar.start()
+    try:
+        result = run_demo(
+            n=n,
+            seed=seed,
+            output_dir=output_dir,
+            report_dir=report_dir,
+            on_start=None if quiet else (lambda label, p, d: on_start(p, label)),
+            on_progress=None if quiet else (lambda label, p: on_progress(p)),
+        )
+    except KeyboardInterrupt:
+        err.print("\nInterrupted; finished samples are saved. Run the same command to resume.")
+        raise typer.Exit(130) from None
+    finally:
+        if bar.live.is_started:
+            bar.stop()
+    table = Table(
+        title="demo: probe4k x ocr-reader (accuracy; 1K/2K/4K = designed MRR bucket)",
+        title_justify="left",
+        box=box.SIMPLE_HEAD,
+    )
+    for col in ("config", "acc", "95% CI", "1K", "2K", "4K", "tokens", "sec", "rec"):
+        table.add_column(col, justify="left" if col == "config" else "right", no_wrap=True)
+    for r in result.rows:
+        table.add_row(
+            r.label,
+            _fmt(r.value, 2),
+            f"{_fmt(r.ci_low, 2)}-{_fmt(r.ci_high, 2)}",
+            *(_fmt(r.by_mrr.get(b), 2) for b in ("1K", "2K", "4K")),
+            f"{r.visual_tokens:.0f}",
+            _fmt(r.latency, 2),
+            _fmt(r.recall, 2),
+        )
+    out.print(table)
+    for line in result.findings:
+        out.print(f"- {line}", soft_wrap=True, highlight=False)
+    out.print(f"report: {result.report}", soft_wrap=True, highlight=False)
 
 
 def main() -> None:

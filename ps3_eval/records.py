@@ -9,6 +9,7 @@ refuse or migrate files written by another version.
 from __future__ import annotations
 
 import hashlib
+import math
 from datetime import datetime, timezone
 from typing import Any, Literal
 
@@ -193,7 +194,11 @@ class Timing(_Record):
 
 
 class Selection(_Record):
-    """Facts about high-resolution patch selection, for backends that select patches."""
+    """Facts about high-resolution patch selection, for backends that select patches.
+
+    The backend reports which patches it chose; the runner, which knows the sample's box, fills in
+    ``recall``. Models never see the ground truth.
+    """
 
     mode: str
     """``full``, ``bottom_up`` or ``top_down``."""
@@ -201,8 +206,55 @@ class Selection(_Record):
     """High-resolution patches processed."""
     total_patches: int
     """Patches in the full high-resolution grid."""
+    grid: tuple[int, int] | None = None
+    """``(rows, cols)`` of the high-resolution patch grid."""
+    patch_px: float | None = None
+    """Side of one grid patch in original-image pixels."""
+    mask_runs: list[int] | None = None
+    """Row-major run lengths of the selection mask, starting with a run of unselected patches."""
     recall: float | None = None
     """Share of the ground-truth box's patches that were selected (the paper's Table 7 recall)."""
+
+    @staticmethod
+    def encode_mask(mask: Any) -> list[int]:
+        """Run-length encode a boolean 2-D array (row-major, first run unselected)."""
+        import numpy as np
+
+        flat = np.asarray(mask, dtype=bool).ravel()
+        if flat.size == 0:
+            return []
+        edges = np.flatnonzero(np.diff(flat.astype(np.int8))) + 1
+        bounds = np.concatenate([[0], edges, [flat.size]])
+        runs = np.diff(bounds).tolist()
+        return [0, *runs] if flat[0] else runs
+
+    def mask(self) -> Any:
+        """The selection mask as a boolean ``numpy`` array, or ``None`` when not reported."""
+        import numpy as np
+
+        if self.grid is None or self.mask_runs is None:
+            return None
+        flat = np.zeros(self.grid[0] * self.grid[1], dtype=bool)
+        pos, value = 0, False
+        for run in self.mask_runs:
+            flat[pos : pos + run] = value
+            pos, value = pos + run, not value
+        return flat.reshape(self.grid)
+
+    def recall_of(self, box: list[float] | tuple[float, ...]) -> float | None:
+        """Share of the patches under ``box`` (original pixels) that were selected."""
+        if self.mode == "full":
+            return 1.0
+        mask = self.mask()
+        if mask is None or not self.patch_px:
+            return None
+        rows, cols = mask.shape
+        x0, y0, x1, y1 = (float(v) / self.patch_px for v in box)
+        c0, r0 = max(0, int(x0)), max(0, int(y0))
+        c1, r1 = min(cols, max(c0 + 1, math.ceil(x1))), min(rows, max(r0 + 1, math.ceil(y1)))
+        if c0 >= cols or r0 >= rows:
+            return 0.0
+        return float(mask[r0:r1, c0:c1].mean())
 
 
 class ModelOutput(_Record):

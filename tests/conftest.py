@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -15,6 +16,8 @@ LETTERS = "ABCD"
 # No test may reach a model or dataset hub: fail fast instead of hanging on the closed network.
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["HF_DATASETS_OFFLINE"] = "1"
+# Generated benchmark images go to a per-session folder, shared by the tests of one session.
+os.environ["PS3_EVAL_CACHE"] = tempfile.mkdtemp(prefix="ps3-eval-cache-")
 
 
 def write_mc_dataset(

@@ -203,3 +203,29 @@ def test_bad_arguments(toy_card: Path, tmp_path: Path) -> None:
         evaluate(str(toy_card), "scripted", limit=0, output_dir=tmp_path)
     with pytest.raises(UsageError, match="not a run directory"):
         evaluate("x", "x", resume=tmp_path / "nothing")
+
+
+def test_rerunning_a_finished_run_keeps_its_timing(toy_card: Path, tmp_path: Path) -> None:
+    first = evaluate(str(toy_card), "scripted", model_args={"latency": 0.01}, concurrency=2,
+                     output_dir=tmp_path / "runs")
+    again = evaluate(str(toy_card), "scripted", model_args={"latency": 0.01}, concurrency=2,
+                     output_dir=tmp_path / "runs")
+    assert first.throughput and again.throughput == first.throughput
+    assert again.model_dump(exclude={"finished_at"}) == first.model_dump(exclude={"finished_at"})
+
+
+def test_selection_mask_round_trip_and_recall() -> None:
+    import numpy as np
+
+    from ps3_eval.records import Selection
+
+    mask = np.zeros((4, 6), dtype=bool)
+    mask[1:3, 2:4] = True
+    runs = Selection.encode_mask(mask)
+    sel = Selection(mode="top_down", selected_patches=4, total_patches=24, grid=(4, 6),
+                    patch_px=10.0, mask_runs=runs)
+    assert (sel.mask() == mask).all()
+    assert sel.recall_of([20, 10, 40, 30]) == 1.0  # exactly the selected block
+    assert sel.recall_of([0, 0, 40, 30]) == pytest.approx(4 / 12)
+    assert Selection.encode_mask(np.ones((2, 2), dtype=bool)) == [0, 4]
+    assert Selection(mode="full", selected_patches=1, total_patches=1).recall_of([0, 0, 1, 1]) == 1

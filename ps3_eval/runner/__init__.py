@@ -26,7 +26,7 @@ from ps3_eval.records import (
 )
 from ps3_eval.runner.cache import ResponseCache
 from ps3_eval.runner.images import decode
-from ps3_eval.runner.store import RunStore
+from ps3_eval.runner.store import RunStore, latest_results
 from ps3_eval.runner.summary import summarize
 from ps3_eval.tasks import BrokenSample, Task, load_task
 from ps3_eval.version import __version__, code_revision
@@ -121,11 +121,13 @@ class _Pipeline:
         self.on_progress = on_progress
         self.fingerprint = spec.model_fingerprint
         self.oracle = model.kind == "test-double"
-        self.new: list[SampleResult] = []
+        self.n_new = 0
 
     def _record(self, result: SampleResult) -> None:
+        # Results are not kept in memory: the summary re-reads samples.jsonl once at the end, so
+        # memory and per-sample cost stay flat however large the run.
         self.store.append(result)
-        self.new.append(result)
+        self.n_new += 1
         self.progress.add(result)
         if self.on_progress is not None:
             self.on_progress(self.progress)
@@ -145,6 +147,9 @@ class _Pipeline:
             output.timing.latency = time.perf_counter() - start
         if not output.image_sizes:
             output.image_sizes = [(p.width, p.height) for p in images]
+        sel = output.selection
+        if sel is not None and sel.recall is None and sample.bbox is not None:
+            sel.recall = sel.recall_of(sample.bbox)
         if self.cache is not None and output.error is None:
             self.cache.put(self.fingerprint, request, output)
         return output
@@ -398,13 +403,12 @@ def _execute(
     done = store.prepare()
     n_total = min(len(task), spec.limit) if spec.limit else len(task)
     workers = decode_workers or _default_workers()
-    progress = Progress(total=n_total, done=len(done), resumed=len(done))
+    progress = Progress(total=n_total)
     for r in done.values():
-        if r.scores:
-            progress.metric = progress.metric or next(iter(r.scores))
-            if progress.metric in r.scores:
-                progress.metric_sum += r.scores[progress.metric]
-                progress.metric_n += 1
+        progress.add(r)
+    progress.resumed, progress.last = len(done), None
+    done_ids = set(done)
+    del done
     response_cache = ResponseCache(Path(cache)) if cache else None
     pipeline = _Pipeline(
         task,
@@ -419,7 +423,7 @@ def _execute(
         progress=progress,
         on_progress=on_progress,
     )
-    todo = (s for s in task.samples(spec.limit) if s.id not in done)
+    todo = (s for s in task.samples(spec.limit) if s.id not in done_ids)
     if on_start is not None:
         on_start(progress, store.dir)
     start = time.perf_counter()
@@ -433,11 +437,15 @@ def _execute(
         summary = summarize(
             store.dir.name,
             spec,
-            [*done.values(), *pipeline.new],
+            latest_results(store.samples_path),
             n_total=n_total,
             wall_time_s=wall,
-            n_new=len(pipeline.new),
+            n_new=pipeline.n_new,
         )
+        previous = store.read_summary()
+        if pipeline.n_new == 0 and previous is not None:
+            # Nothing ran: keep the timing of the session that did the work.
+            summary.wall_time_s, summary.throughput = previous.wall_time_s, previous.throughput
         store.write_summary(summary)
     return summary
 

@@ -50,6 +50,13 @@ def read_results(path: Path) -> tuple[dict[str, SampleResult], list[SampleResult
     return good, errors, damaged
 
 
+def latest_results(path: Path) -> list[SampleResult]:
+    """One result per sample, sorted by id: the scored one, else the latest error."""
+    good, errors, _ = read_results(path)
+    failed = {e.sample_id: e for e in errors if e.sample_id not in good}
+    return sorted([*good.values(), *failed.values()], key=lambda r: r.sample_id)
+
+
 class RunStore:
     """Owns one run directory; appends results and flushes each at once."""
 
@@ -74,6 +81,16 @@ class RunStore:
         """Create the directory and write ``spec.json``."""
         self.dir.mkdir(parents=True, exist_ok=True)
         write_json_atomic(self.dir / SPEC, spec)
+
+    def read_summary(self) -> RunSummary | None:
+        """The last written summary, if any."""
+        path = self.dir / SUMMARY
+        if not path.exists():
+            return None
+        try:
+            return RunSummary.model_validate_json(path.read_text())
+        except ValidationError:
+            return None
 
     def write_summary(self, summary: RunSummary) -> None:
         """Write ``summary.json``."""

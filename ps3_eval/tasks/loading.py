@@ -7,6 +7,8 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from pydantic import ValidationError
+
 from ps3_eval.errors import UsageError
 
 if TYPE_CHECKING:
@@ -135,8 +137,12 @@ def open_rows(
     elif loader is not None:
         try:
             rows = loader(**args)
-        except TypeError as exc:
-            raise UsageError(f"task '{card.name}' loader rejected its arguments: {exc}.") from None
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            where = ".".join(str(p) for p in err["loc"])
+            raise UsageError(f"task '{card.name}' argument '{where}': {err['msg']}.") from None
+        except (TypeError, ValueError) as exc:
+            raise UsageError(f"task '{card.name}': {first_line(exc)}.") from None
         if not isinstance(rows, Sequence):
             rows = list(rows)
         return Rows(rows, card_dir)

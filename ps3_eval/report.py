@@ -1,0 +1,223 @@
+"""Self-contained HTML reports comparing runs (plotly figures inlined, no network needed)."""
+
+from __future__ import annotations
+
+import html
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ps3_eval.analysis import Run, load_run
+
+
+@dataclass(frozen=True)
+class ConfigRow:
+    """One run reduced to the numbers a comparison report shows."""
+
+    label: str
+    run: Run
+    metric: str
+    value: float
+    ci_low: float
+    ci_high: float
+    n: int
+    n_errors: int
+    no_answer: float
+    visual_tokens: float
+    latency: float | None
+    recall: float | None
+    by_mrr: dict[str, float]
+    by_category: dict[str, float]
+
+
+def config_rows(runs: Sequence[tuple[str, Run]], metric: str = "accuracy") -> list[ConfigRow]:
+    """Reduce labelled runs to report rows (runs without a summary are skipped)."""
+    rows = []
+    for label, run in runs:
+        s = run.summary
+        if s is None or metric not in s.metrics:
+            continue
+        mv = s.metrics[metric]
+        scored = [r for r in run.results if r.error is None]
+        recalls = [
+            r.output.selection.recall
+            for r in scored
+            if r.output.selection is not None and r.output.selection.recall is not None
+        ]
+        rows.append(
+            ConfigRow(
+                label=label,
+                run=run,
+                metric=metric,
+                value=mv.mean,
+                ci_low=mv.ci_low,
+                ci_high=mv.ci_high,
+                n=mv.n,
+                n_errors=s.n_errors,
+                no_answer=sum(r.extracted is None for r in scored) / max(1, len(scored)),
+                visual_tokens=s.tokens.visual,
+                latency=s.latency.mean,
+                recall=sum(recalls) / len(recalls) if recalls else None,
+                by_mrr={k: v[metric].mean for k, v in s.by_mrr.items() if metric in v},
+                by_category={k: v[metric].mean for k, v in s.by_category.items() if metric in v},
+            )
+        )
+    return rows
+
+
+def _fmt(x: float | None, digits: int = 3) -> str:
+    return "-" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.{digits}f}"
+
+
+def _table(headers: list[str], rows: list[list[str]]) -> str:
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in headers)
+    body = "".join(
+        "<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in rows
+    )
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _figures(rows: list[ConfigRow]) -> list[Any]:
+    import plotly.graph_objects as go
+
+    labels = [r.label for r in rows]
+    err = dict(
+        type="data",
+        symmetric=False,
+        array=[r.ci_high - r.value for r in rows],
+        arrayminus=[r.value - r.ci_low for r in rows],
+    )
+    acc = go.Figure(go.Bar(x=labels, y=[r.value for r in rows], error_y=err))
+    acc.update_layout(
+        title="Accuracy per configuration (95% bootstrap CI)",
+        yaxis=dict(title="accuracy", range=[0, 1]),
+    )
+    buckets = sorted({b for r in rows for b in r.by_mrr})
+    mrr = go.Figure(
+        [go.Bar(name=f"MRR {b}", x=labels, y=[r.by_mrr.get(b) for r in rows]) for b in buckets]
+    )
+    mrr.update_layout(
+        barmode="group",
+        title="Accuracy per designed MRR bucket",
+        yaxis=dict(title="accuracy", range=[0, 1]),
+    )
+    tokens = go.Figure(
+        go.Scatter(
+            x=[r.visual_tokens for r in rows],
+            y=[r.value for r in rows],
+            text=labels,
+            mode="markers+text",
+            textposition="top center",
+            marker=dict(size=12),
+        )
+    )
+    tokens.update_layout(
+        title="Accuracy vs visual tokens (14x14 patches processed)",
+        xaxis=dict(title="visual tokens per image", type="log"),
+        yaxis=dict(title="accuracy", range=[0, 1.05]),
+    )
+    latency = go.Figure(
+        go.Scatter(
+            x=[r.latency for r in rows],
+            y=[r.value for r in rows],
+            text=labels,
+            mode="markers+text",
+            textposition="top center",
+            marker=dict(size=12),
+        )
+    )
+    latency.update_layout(
+        title="Accuracy vs latency per sample",
+        xaxis=dict(title="seconds per sample (mean)", type="log"),
+        yaxis=dict(title="accuracy", range=[0, 1.05]),
+    )
+    return [acc, mrr, tokens, latency]
+
+
+_CSS = """
+body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2rem auto;
+max-width:1100px;color:#222;padding:0 1rem}
+table{border-collapse:collapse;margin:1rem 0;font-size:.9rem}
+th,td{border:1px solid #ccc;padding:.3rem .6rem;text-align:right}
+th:first-child,td:first-child{text-align:left}
+th{background:#f4f4f4}
+.note{color:#555;font-size:.9rem}
+li{margin:.3rem 0}
+"""
+
+
+def render_html(title: str, rows: list[ConfigRow], findings: list[str], intro: str = "") -> str:
+    """The report page: findings, tables and interactive figures, plotly.js inlined."""
+    from plotly.offline import get_plotlyjs
+
+    main = _table(
+        [
+            "configuration",
+            "accuracy",
+            "95% CI",
+            "n",
+            "errors",
+            "no answer",
+            "visual tokens",
+            "latency s",
+            "box recall",
+        ],
+        [
+            [
+                r.label,
+                _fmt(r.value),
+                f"[{_fmt(r.ci_low)}, {_fmt(r.ci_high)}]",
+                str(r.n),
+                str(r.n_errors),
+                _fmt(r.no_answer, 2),
+                f"{r.visual_tokens:.0f}",
+                _fmt(r.latency),
+                _fmt(r.recall),
+            ]
+            for r in rows
+        ],
+    )
+    buckets = sorted({b for r in rows for b in r.by_mrr})
+    mrr = _table(
+        ["configuration"] + [f"MRR {b}" for b in buckets],
+        [[r.label] + [_fmt(r.by_mrr.get(b)) for b in buckets] for r in rows],
+    )
+    cats = sorted({c for r in rows for c in r.by_category})
+    cat = _table(
+        ["configuration", *cats],
+        [[r.label] + [_fmt(r.by_category.get(c)) for c in cats] for r in rows],
+    )
+    figs = "".join(
+        f.to_html(full_html=False, include_plotlyjs=False, default_height=420)
+        for f in _figures(rows)
+    )
+    items = "".join(f"<li>{html.escape(f)}</li>" for f in findings)
+    runs = "".join(
+        f"<li>{html.escape(r.label)}: <code>{html.escape(str(r.run.dir))}</code></li>" for r in rows
+    )
+    return (
+        f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
+        f"<style>{_CSS}</style><script>{get_plotlyjs()}</script></head><body>"
+        f"<h1>{html.escape(title)}</h1><p class='note'>{html.escape(intro)}</p>"
+        f"<h2>What the numbers say</h2><ul>{items}</ul>"
+        f"<h2>Accuracy, tokens, latency</h2>{main}"
+        f"<h2>Accuracy per designed MRR bucket</h2>{mrr}"
+        f"<h2>Accuracy per category</h2>{cat}{figs}"
+        f"<h2>Runs</h2><ul>{runs}</ul></body></html>"
+    )
+
+
+def write_report(
+    path: Path,
+    title: str,
+    runs: Sequence[tuple[str, str | Path]],
+    findings: list[str],
+    intro: str = "",
+) -> Path:
+    """Load labelled run directories and write the HTML report to ``path``."""
+    rows = config_rows([(label, load_run(d)) for label, d in runs])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(render_html(title, rows, findings, intro))
+    return path

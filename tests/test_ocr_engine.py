@@ -1,0 +1,256 @@
+"""Tests for ps3_eval.models.ocr_engine.
+
+The pure helpers (match_option, patch_recall, reading_size) are tested without
+the model. The engine tests run the real PP-OCR ONNX models on synthetic
+pixels (no mocks); they share one engine and keep to a handful of OCR calls.
+"""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw, ImageFont
+
+from ps3_eval.models.ocr_engine import (
+    ReadResult,
+    TextLine,
+    match_option,
+    patch_recall,
+    reading_size,
+    text_similarity,
+)
+
+CODE = "K7Q-482"
+CODE_OPTIONS = [CODE, "K7O-482", "K7Q-432", "X7Q-482"]
+FONT_PATHS = [
+    Path("/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf"),
+    Path("/usr/share/fonts/dejavu/DejaVuSans-Bold.ttf"),
+]
+
+
+def _line(text: str, score: float = 0.95) -> TextLine:
+    return TextLine(text=text, score=score, box=(0.0, 0.0, 10.0, 10.0))
+
+
+# ---------------------------------------------------------------------------
+# match_option (pure)
+# ---------------------------------------------------------------------------
+
+
+class TestMatchOption:
+    def test_exact_token_beats_near_misses(self) -> None:
+        idx, conf = match_option([_line("LOT 478")], ["47B", "478", "4B7", "17B"])
+        assert idx == 1
+        assert conf > 0.9
+
+    def test_case_and_whitespace_insensitive(self) -> None:
+        idx, _ = match_option([_line("fresh  milk   3l")], ["MILK 2L", "MILK 3L"])
+        assert idx == 1
+
+    def test_token_boundaries_respected(self) -> None:
+        # "417B" is one edit from both "47B" and "17B"; "147BC" is far from all.
+        assert match_option([_line("417B")], ["47B", "478", "4B7", "17B"]) == (None, 0.0)
+        assert match_option([_line("A147BC")], ["47B", "478"]) == (None, 0.0)
+
+    def test_compact_match_ignores_punctuation_and_spaces(self) -> None:
+        idx, conf = match_option([_line("K7Q 482")], CODE_OPTIONS)
+        assert idx == 0
+        assert 0.4 < conf < 0.95
+        idx, _ = match_option([_line("K7Q482")], CODE_OPTIONS)
+        assert idx == 0
+
+    def test_option_split_over_two_lines(self) -> None:
+        idx, _ = match_option([_line("MILK"), _line("2L")], ["MILK 2L", "MILK 3L"])
+        assert idx == 0
+
+    def test_longest_nested_option_wins(self) -> None:
+        idx, _ = match_option([_line("MILK 2L")], ["MILK", "MILK 2L", "MILK 3L"])
+        assert idx == 1
+
+    def test_two_unrelated_options_visible_is_ambiguous(self) -> None:
+        assert match_option([_line("47B"), _line("478")], ["47B", "478", "17B"]) == (None, 0.0)
+
+    def test_misread_equidistant_from_options_abstains(self) -> None:
+        # "47E" is one edit from both "47B" and "478": never guess.
+        assert match_option([_line("47E")], ["47B", "478", "4B7", "17B"]) == (None, 0.0)
+        # "K70-482" is one edit from CODE and from "K7O-482".
+        assert match_option([_line("K70-482")], CODE_OPTIONS) == (None, 0.0)
+
+    def test_unambiguous_fuzzy_match_accepted_with_lower_confidence(self) -> None:
+        options = ["WAREHOUSE 12", "CAFETERIA", "PARKING"]
+        idx, conf = match_option([_line("WAREH0USE I2")], options)
+        assert idx == 0
+        assert 0.0 < conf < 0.8
+
+    def test_weak_fuzzy_match_rejected(self) -> None:
+        assert match_option([_line("STOP")], ["SHOP 12", "STEP 12"]) == (None, 0.0)
+
+    def test_unrelated_text_and_empty_inputs(self) -> None:
+        assert match_option([_line("EXIT")], ["47B", "478"]) == (None, 0.0)
+        assert match_option([], ["47B"]) == (None, 0.0)
+        assert match_option([_line("47B")], []) == (None, 0.0)
+
+    def test_text_similarity(self) -> None:
+        assert text_similarity("K7Q-482", "code: k7q 482 ok") == 1.0
+        assert text_similarity("17B", "417B") == pytest.approx(0.75)
+        assert text_similarity("ABCD", "ABXD") == pytest.approx(0.75)
+        assert text_similarity("", "abc") == 0.0
+
+
+# ---------------------------------------------------------------------------
+# patch_recall / reading_size (pure)
+# ---------------------------------------------------------------------------
+
+
+def test_patch_recall() -> None:
+    mask = np.zeros((10, 20), dtype=bool)
+    mask[2, 3:6] = True
+    result = ReadResult(
+        lines=[], patches=0, stages={}, selected_mask=mask, grid_shape=(10, 20), scale=0.5
+    )
+    # Original box (84, 56)-(168, 84) -> reading (42, 28)-(84, 42) -> cells r2, c3..5.
+    assert patch_recall(result, (84.0, 56.0, 168.0, 84.0)) == 1.0
+    # Twice as tall: rows 2..3, half selected.
+    assert patch_recall(result, (84.0, 56.0, 168.0, 112.0)) == 0.5
+    assert patch_recall(result, (0.0, 0.0, 10.0, 10.0)) == 0.0
+    assert patch_recall(result, (5000.0, 5000.0, 5100.0, 5100.0)) == 0.0
+    full = ReadResult(
+        lines=[], patches=0, stages={}, selected_mask=None, grid_shape=(10, 20), scale=0.5
+    )
+    assert patch_recall(full, (0.0, 0.0, 10.0, 10.0)) == 1.0
+
+
+def test_reading_size_never_upscales() -> None:
+    assert reading_size(3840, 2160, 756) == (756, 425, 756 / 3840)
+    assert reading_size(1000, 500, 3780) == (1000, 500, 1.0)
+    with pytest.raises(ValueError):
+        reading_size(10, 10, 0)
+
+
+# ---------------------------------------------------------------------------
+# Real-model tests
+# ---------------------------------------------------------------------------
+
+
+def _font(size: int) -> ImageFont.FreeTypeFont:
+    for path in FONT_PATHS:
+        if path.exists():
+            return ImageFont.truetype(str(path), size)
+    return ImageFont.load_default(size=size)  # type: ignore[return-value]
+
+
+def _sized_font(ink_height: int) -> ImageFont.FreeTypeFont:
+    size = ink_height
+    font = _font(size)
+    for _ in range(20):
+        box = font.getbbox(CODE)
+        if box[3] - box[1] >= ink_height:
+            break
+        size += 1
+        font = _font(size)
+    return font
+
+
+def _frame_4k(code_height: int = 20) -> tuple[Image.Image, tuple[float, float, float, float]]:
+    """A cluttered 3840x2160 frame with CODE on a small label; returns its box."""
+    rng = random.Random(7)
+    img = Image.new("RGB", (3840, 2160), (170, 185, 200))
+    draw = ImageDraw.Draw(img)
+    for _ in range(40):
+        x, y = rng.randint(0, 3700), rng.randint(0, 2000)
+        col = tuple(rng.randint(40, 250) for _ in range(3))
+        draw.rectangle([x, y, x + rng.randint(60, 500), y + rng.randint(60, 300)], fill=col)
+    for _ in range(40):
+        pts = [
+            rng.randint(0, 3840),
+            rng.randint(0, 2160),
+            rng.randint(0, 3840),
+            rng.randint(0, 2160),
+        ]
+        draw.line(pts, fill=(rng.randint(0, 255),) * 3, width=rng.randint(1, 5))
+    # Large distractor text readable at any resolution.
+    draw.text((200, 150), "LOADING DOCK", font=_font(110), fill=(10, 10, 10))
+    font = _sized_font(code_height)
+    x, y = 2650, 1500
+    bb = font.getbbox(CODE)
+    draw.rectangle(
+        [x - 12, y - 10, x + bb[2] - bb[0] + 12, y + bb[3] - bb[1] + 10], fill=(245, 245, 240)
+    )
+    draw.text((x - bb[0], y - bb[1]), CODE, font=font, fill=(20, 20, 25))
+    return img, (float(x), float(y), float(x + bb[2] - bb[0]), float(y + bb[3] - bb[1]))
+
+
+@pytest.fixture(scope="module")
+def engine():  # type: ignore[no-untyped-def]
+    pytest.importorskip("rapidocr_onnxruntime", reason="rapidocr_onnxruntime is not installed")
+    from ps3_eval.models.ocr_engine import OcrEngine
+
+    return OcrEngine(threads=2)
+
+
+@pytest.fixture(scope="module")
+def frame() -> tuple[Image.Image, tuple[float, float, float, float]]:
+    return _frame_4k()
+
+
+def test_small_code_needs_high_resolution(engine, frame) -> None:  # type: ignore[no-untyped-def]
+    img, box = frame
+    low = engine.read_full(img, 756)
+    assert low.patches == 54 * 31
+    assert low.selected_mask is None and low.grid_shape == (31, 54)
+    assert "LOADING" in low.text.upper()  # large text is read at low res ...
+    assert match_option(low.lines, CODE_OPTIONS)[0] is None  # ... the small code is not
+
+    high = engine.read_full(img, 3780)
+    assert high.patches == 270 * 152
+    assert set(high.stages) >= {"detection", "recognition"}
+    idx, conf = match_option(high.lines, CODE_OPTIONS)
+    assert idx == 0 and conf > 0.8
+    line = next(ln for ln in high.lines if "482" in ln.text)
+    # Boxes are reported in original-image coordinates.
+    assert abs(line.box[0] - box[0]) < 40 and abs(line.box[1] - box[1]) < 25
+
+
+def test_top_down_selection_reads_code_with_few_patches(engine, frame) -> None:  # type: ignore[no-untyped-def]
+    img, box = frame
+    res = engine.read_selective(img, 3780, max_patches=600, mode="top_down", queries=CODE_OPTIONS)
+    assert res.selected_mask is not None
+    assert res.selected_mask.shape == res.grid_shape == (152, 270)
+    assert int(res.selected_mask.sum()) == 600
+    assert res.patches == 54 * 31 + 600  # low-res pass + selected patches
+    assert res.patches < 0.1 * 270 * 152
+    assert set(res.stages) >= {"selection", "recognition"}
+    assert patch_recall(res, box) == 1.0
+    assert match_option(res.lines, CODE_OPTIONS)[0] == 0
+
+
+def test_selection_argument_validation(engine, frame) -> None:  # type: ignore[no-untyped-def]
+    img, _ = frame
+    with pytest.raises(ValueError):
+        engine.read_selective(img, 3780)
+    with pytest.raises(ValueError):
+        engine.read_selective(img, 3780, select=0.1, max_patches=10)
+    with pytest.raises(ValueError):
+        engine.read_selective(img, 3780, select=1.5)
+
+
+def test_tiled_detection_deduplicates_lines() -> None:
+    pytest.importorskip("rapidocr_onnxruntime", reason="rapidocr_onnxruntime is not installed")
+    from ps3_eval.models.ocr_engine import OcrEngine
+
+    tiled = OcrEngine(threads=2, tile=384, overlap=192)
+    img = Image.new("RGB", (900, 420), (255, 255, 255))
+    draw = ImageDraw.Draw(img)
+    font = _font(34)
+    words = ["ALPHA 17", "BRAVO 42", "DELTA 93"]
+    # Placed so that every word straddles a tile border (tiles start at 0/192/384/516).
+    for i, word in enumerate(words):
+        draw.text((120 + 230 * i, 60 + 120 * i), word, font=font, fill=(0, 0, 0))
+    res = tiled.read_full(img, 900)
+    texts = [ln.text.upper().replace(" ", "") for ln in res.lines]
+    for word in words:
+        assert texts.count(word.replace(" ", "")) == 1, texts
+    assert len(res.lines) == len(words), texts
