@@ -56,8 +56,7 @@ def extract_choice(prediction: str, choices: list[str]) -> str | None:
     alone: set[str] = {
         m.group(1)
         for m in _STANDALONE.finditer(prediction)
-        if m.group(1) in letters
-        and not (m.group(1) == "A" and _ARTICLE.match(prediction, m.end()))
+        if m.group(1) in letters and not (m.group(1) == "A" and _ARTICLE.match(prediction, m.end()))
     }
     if len(alone) == 1 and not hits:
         return alone.pop()
