@@ -62,8 +62,12 @@ def write_card(folder: Path, rows: list[dict[str, object]], with_images: bool) -
 def rows_for(n: int, images: list[Path] | None = None) -> list[dict[str, object]]:
     rows: list[dict[str, object]] = []
     for i in range(n):
-        row: dict[str, object] = {"id": f"s{i:06d}", "question": f"question {i}",
-                                  "options": ["a", "b", "c", "d"], "answer": "ABCD"[i % 4]}
+        row: dict[str, object] = {
+            "id": f"s{i:06d}",
+            "question": f"question {i}",
+            "options": ["a", "b", "c", "d"],
+            "answer": "ABCD"[i % 4],
+        }
         if images is not None:
             row["image"] = str(images[i % len(images)])
         rows.append(row)
@@ -80,33 +84,49 @@ def check_decode(tmp: Path, n: int) -> None:
     plain = n / (time.perf_counter() - start)
     s = evaluate(str(card), "scripted", output_dir=tmp / "runs-decode", concurrency=8)
     harness = s.throughput or 0.0
-    print(f"decode: {n} 4K JPEGs  plain Pillow {plain:.2f} img/s  harness {harness:.2f} img/s  "
-          f"ratio {harness / plain:.3f}  (target >= 0.90)")
+    print(
+        f"decode: {n} 4K JPEGs  plain Pillow {plain:.2f} img/s  harness {harness:.2f} img/s  "
+        f"ratio {harness / plain:.3f}  (target >= 0.90)"
+    )
 
 
 def check_latency(tmp: Path) -> None:
     (tmp / "text200").mkdir(parents=True, exist_ok=True)
     card = write_card(tmp / "text200", rows_for(200), with_images=False)
-    s = evaluate(str(card), "scripted", model_args={"latency": 0.5}, concurrency=32,
-                 output_dir=tmp / "runs-latency")
+    s = evaluate(
+        str(card),
+        "scripted",
+        model_args={"latency": 0.5},
+        concurrency=32,
+        output_dir=tmp / "runs-latency",
+    )
     thr = s.throughput or 0.0
     waves = 200 / (np.ceil(200 / 32) * 0.5)
-    print(f"latency: 200 samples x 0.5 s at concurrency 32  {thr:.2f} samples/s  "
-          f"ratio to 64/s {thr / 64:.3f} (target >= 0.90)  ratio to whole-wave bound "
-          f"{waves:.2f}/s {thr / waves:.3f}")
+    print(
+        f"latency: 200 samples x 0.5 s at concurrency 32  {thr:.2f} samples/s  "
+        f"ratio to 64/s {thr / 64:.3f} (target >= 0.90)  ratio to whole-wave bound "
+        f"{waves:.2f}/s {thr / waves:.3f}"
+    )
 
 
 def check_scale(tmp: Path, n: int) -> None:
     (tmp / "big").mkdir(parents=True, exist_ok=True)
     card = write_card(tmp / "big", rows_for(n), with_images=False)
     stamps: list[float] = []
-    evaluate(str(card), "scripted", concurrency=8, output_dir=tmp / "runs-big",
-             on_progress=lambda p: stamps.append(time.perf_counter()))
+    evaluate(
+        str(card),
+        "scripted",
+        concurrency=8,
+        output_dir=tmp / "runs-big",
+        on_progress=lambda p: stamps.append(time.perf_counter()),
+    )
     tenth = n // 10
     first = (stamps[tenth - 1] - stamps[0]) / (tenth - 1)
     last = (stamps[-1] - stamps[-tenth]) / (tenth - 1)
-    print(f"scale: {n} text samples  first tenth {first * 1e3:.3f} ms/sample  last tenth "
-          f"{last * 1e3:.3f} ms/sample  ratio {last / first:.3f} (target <= 1.10)")
+    print(
+        f"scale: {n} text samples  first tenth {first * 1e3:.3f} ms/sample  last tenth "
+        f"{last * 1e3:.3f} ms/sample  ratio {last / first:.3f} (target <= 1.10)"
+    )
     start = time.perf_counter()
     s = evaluate(str(card), "scripted", concurrency=8, output_dir=tmp / "runs-big")
     print(f"scale: resuming the finished {s.n}-sample run took {time.perf_counter() - start:.2f} s")
@@ -114,11 +134,11 @@ def check_scale(tmp: Path, n: int) -> None:
 
 def _peak_child(card: Path, out: Path) -> float:
     code = (
-        "import resource, sys; sys.path.insert(0, %r)\n"
+        f"import resource, sys; sys.path.insert(0, {str(ROOT)!r})\n"
         "from ps3_eval import evaluate\n"
-        "evaluate(%r, 'scripted', output_dir=%r, concurrency=8)\n"
+        f"evaluate({str(card)!r}, 'scripted', output_dir={str(out)!r}, concurrency=8)\n"
         "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\n"
-    ) % (str(ROOT), str(card), str(out))
+    )
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     return float(res.stdout.strip().splitlines()[-1]) / 1024
 
@@ -132,8 +152,10 @@ def check_memory(tmp: Path, n: int) -> None:
         card = write_card(folder, rows_for(k, paths), with_images=True)
         peaks[k] = _peak_child(card, tmp / f"runs-mem{k}")
     small, big = sorted(peaks)
-    print(f"memory: peak RSS {peaks[small]:.0f} MiB for {small} 4K images, {peaks[big]:.0f} MiB "
-          f"for {big}  ratio {peaks[big] / peaks[small]:.3f} (target ~1.0)")
+    print(
+        f"memory: peak RSS {peaks[small]:.0f} MiB for {small} 4K images, {peaks[big]:.0f} MiB "
+        f"for {big}  ratio {peaks[big] / peaks[small]:.3f} (target ~1.0)"
+    )
 
 
 def main() -> None:
@@ -154,8 +176,10 @@ def main() -> None:
             check_scale(tmp, a.big)
         if "memory" in only:
             check_memory(tmp, a.images)
-    print(f"perf/spine.py peak RSS of this process: "
-          f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB")
+    print(
+        f"perf/spine.py peak RSS of this process: "
+        f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB"
+    )
 
 
 if __name__ == "__main__":

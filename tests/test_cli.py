@@ -15,11 +15,19 @@ from tests.conftest import write_mc_dataset
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def cli(*args: str, check: bool = True, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+def cli(
+    *args: str, check: bool = True, cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
     """Run the checkout's ``python cli.py`` as a user would."""
     env = {**os.environ, "COLUMNS": "200"}
-    res = subprocess.run([sys.executable, str(ROOT / "cli.py"), *args], capture_output=True,
-                         text=True, env=env, cwd=cwd, timeout=120)
+    res = subprocess.run(
+        [sys.executable, str(ROOT / "cli.py"), *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=cwd,
+        timeout=120,
+    )
     if check and res.returncode != 0:
         raise AssertionError(f"exit {res.returncode}\n{res.stdout}\n{res.stderr}")
     return res
@@ -27,16 +35,29 @@ def cli(*args: str, check: bool = True, cwd: Path | None = None) -> subprocess.C
 
 def test_run_show_and_frames(toy_card: Path, tmp_path: Path) -> None:
     out = tmp_path / "runs"
-    res = cli("run", "--task", str(toy_card), "--model", "scripted:accuracy=0.5",
-              "--model-arg", "latency=0.001", "--output-dir", str(out), "--json", "-q")
+    res = cli(
+        "run",
+        "--task",
+        str(toy_card),
+        "--model",
+        "scripted:accuracy=0.5",
+        "--model-arg",
+        "latency=0.001",
+        "--output-dir",
+        str(out),
+        "--json",
+        "-q",
+    )
     summary = json.loads(res.stdout)
     assert summary["n"] == 12 and summary["spec"]["model_args"]["latency"] == 0.001
     run_dir = out / summary["run_id"]
     shown = cli("show", str(run_dir))
     assert "accuracy" in shown.stdout and "by category" in shown.stdout and "gaming" in shown.stdout
     runs = runs_df(out)
-    assert list(runs["metric"]) == ["accuracy"] and runs["value"][0] == summary["metrics"][
-        "accuracy"]["mean"]
+    assert (
+        list(runs["metric"]) == ["accuracy"]
+        and runs["value"][0] == summary["metrics"]["accuracy"]["mean"]
+    )
     samples = samples_df(out)
     assert len(samples) == 12 and set(samples["category"]) == {"gaming", "ui"}
     assert samples["score.accuracy"].mean() == pytest.approx(summary["metrics"]["accuracy"]["mean"])
@@ -54,8 +75,10 @@ def test_listing_commands(toy_card: Path) -> None:
     [
         (["run", "--task", "nope", "--model", "scripted"], "unknown task 'nope'"),
         (["run", "--task", "CARD", "--model", "gpt-9"], "unknown model 'gpt-9'"),
-        (["run", "--task", "CARD", "--model", "scripted", "-a", "speed=3"],
-         "unknown argument 'speed'"),
+        (
+            ["run", "--task", "CARD", "--model", "scripted", "-a", "speed=3"],
+            "unknown argument 'speed'",
+        ),
         (["run", "--task", "CARD", "--model", "scripted:latency=-1"], "greater than or equal"),
         (["run", "--task", "CARD", "--model", "scripted", "--limit", "0"], "limit"),
         (["show", "/nonexistent/run"], "not a run directory"),
@@ -81,10 +104,23 @@ def _wait_lines(path: Path, n: int, proc: subprocess.Popen[Any], limit: float = 
 
 def _start(card: Path, out: Path) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [sys.executable, str(ROOT / "cli.py"), "run", "--task", str(card), "--model",
-         "scripted:latency=0.05,accuracy=0.6", "--concurrency", "2", "--output-dir", str(out),
-         "-q"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            str(ROOT / "cli.py"),
+            "run",
+            "--task",
+            str(card),
+            "--model",
+            "scripted:latency=0.05,accuracy=0.6",
+            "--concurrency",
+            "2",
+            "--output-dir",
+            str(out),
+            "-q",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
         # A background parent may ignore SIGINT; give the child the default a terminal gives.
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
@@ -104,14 +140,35 @@ def test_kill_9_then_resume_matches_an_uninterrupted_run(tmp_path: Path) -> None
     proc.wait()
     killed_at = len(run_dirs[0].read_text().splitlines())
     assert 10 <= killed_at < 40
-    res = cli("run", "--task", str(card), "--model", "scripted:latency=0.05,accuracy=0.6",
-              "--concurrency", "2", "--output-dir", str(out), "--json", "-q")
+    res = cli(
+        "run",
+        "--task",
+        str(card),
+        "--model",
+        "scripted:latency=0.05,accuracy=0.6",
+        "--concurrency",
+        "2",
+        "--output-dir",
+        str(out),
+        "--json",
+        "-q",
+    )
     resumed = json.loads(res.stdout)
     ids = [json.loads(x)["sample_id"] for x in run_dirs[0].read_text().splitlines()]
     assert len(ids) == 40 and len(set(ids)) == 40
-    whole = json.loads(cli("run", "--task", str(card), "--model",
-                           "scripted:latency=0,accuracy=0.6", "--output-dir",
-                           str(tmp_path / "whole"), "--json", "-q").stdout)
+    whole = json.loads(
+        cli(
+            "run",
+            "--task",
+            str(card),
+            "--model",
+            "scripted:latency=0,accuracy=0.6",
+            "--output-dir",
+            str(tmp_path / "whole"),
+            "--json",
+            "-q",
+        ).stdout
+    )
     for key in ("n", "n_errors", "complete", "metrics", "by_category", "by_mrr"):
         assert resumed[key] == whole[key], key
 

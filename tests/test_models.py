@@ -76,7 +76,8 @@ def test_scripted_is_listed_as_a_test_double() -> None:
 def test_third_party_backend_through_entry_point(tmp_path: Path) -> None:
     pkg = tmp_path / "site"
     (pkg / "echo_backend").mkdir(parents=True)
-    (pkg / "echo_backend" / "__init__.py").write_text(textwrap.dedent("""
+    (pkg / "echo_backend" / "__init__.py").write_text(
+        textwrap.dedent("""
         from ps3_eval.models import Backend, ModelArgs
         from ps3_eval.records import ModelOutput
 
@@ -91,7 +92,8 @@ def test_third_party_backend_through_entry_point(tmp_path: Path) -> None:
 
             async def generate(self, request):
                 return ModelOutput(text=self.args.letter)
-    """))
+    """)
+    )
     dist = pkg / "echo_backend-1.0.dist-info"
     dist.mkdir()
     (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: echo-backend\nVersion: 1.0\n")

@@ -72,7 +72,9 @@ def test_errors_are_records_and_are_retried_on_resume(toy_card: Path, tmp_path: 
     assert len(history) == len(failed)
 
     clean = evaluate(
-        str(toy_card), "scripted", model_args={**args, "fail_while": str(tmp_path / "never")},
+        str(toy_card),
+        "scripted",
+        model_args={**args, "fail_while": str(tmp_path / "never")},
         output_dir=tmp_path / "clean",
     )
     assert _comparable(second) == _comparable(clean)
@@ -86,8 +88,12 @@ def test_resume_by_directory_runs_only_missing(toy_card: Path, tmp_path: Path) -
     # Drop two results as if the process had died before writing them.
     (run_dir / "samples.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows[:3]))
     calls: list[str] = []
-    again = evaluate("ignored", "ignored", resume=run_dir,
-                     on_progress=lambda p: calls.append(p.last.sample_id if p.last else ""))
+    again = evaluate(
+        "ignored",
+        "ignored",
+        resume=run_dir,
+        on_progress=lambda p: calls.append(p.last.sample_id if p.last else ""),
+    )
     assert len(calls) == 2 and again.n == 5 and again.n_total == 5
     assert len(_lines(run_dir)) == 5
 
@@ -111,7 +117,9 @@ def test_bad_rows_and_bad_images_are_that_samples_error(tmp_path: Path) -> None:
     del rows[4]["options"]
     data.write_text("".join(json.dumps(r) + "\n" for r in rows))
     s = evaluate(str(card), "scripted", output_dir=tmp_path / "runs")
-    errors = {r["sample_id"]: r["error"] for r in _lines(tmp_path / "runs" / s.run_id) if r["error"]}
+    errors = {
+        r["sample_id"]: r["error"] for r in _lines(tmp_path / "runs" / s.run_id) if r["error"]
+    }
     assert set(errors) == {"q002", "q004"}
     assert "empty" in errors["q002"] and "'options'" in errors["q004"] and "'toy'" in errors["q004"]
     assert s.n == 4 and s.n_errors == 2
@@ -152,37 +160,53 @@ def test_concurrency_is_bounded_and_decoding_is_off_the_loop(
 
 
 def test_timeout_becomes_an_error_record(toy_card: Path, tmp_path: Path) -> None:
-    s = evaluate(str(toy_card), "scripted", model_args={"latency": 2}, timeout=0.05, limit=2,
-                 concurrency=2, output_dir=tmp_path / "runs")
+    s = evaluate(
+        str(toy_card),
+        "scripted",
+        model_args={"latency": 2},
+        timeout=0.05,
+        limit=2,
+        concurrency=2,
+        output_dir=tmp_path / "runs",
+    )
     assert s.n_errors == 2 and "timed out after 0.05s" in next(iter(s.errors))
 
 
 def test_response_cache_replays_only_matching_requests(tmp_path: Path) -> None:
     card = write_mc_dataset(tmp_path / "d", n=6)
     db = tmp_path / "cache.sqlite"
-    first = evaluate(str(card), "scripted", model_args={"accuracy": 0.5}, cache=db,
-                     output_dir=tmp_path / "a")
+    first = evaluate(
+        str(card), "scripted", model_args={"accuracy": 0.5}, cache=db, output_dir=tmp_path / "a"
+    )
     assert len(ResponseCache(db)) == 6
-    second = evaluate(str(card), "scripted", model_args={"accuracy": 0.5}, cache=db,
-                      output_dir=tmp_path / "b")
+    second = evaluate(
+        str(card), "scripted", model_args={"accuracy": 0.5}, cache=db, output_dir=tmp_path / "b"
+    )
     rows = _lines(tmp_path / "b" / second.run_id)
     assert all(r["output"]["cached"] for r in rows)
     assert _comparable(first) == _comparable(second)
     # Another model argument: nothing replayed.
-    other = evaluate(str(card), "scripted", model_args={"accuracy": 0.6}, cache=db,
-                     output_dir=tmp_path / "c")
+    other = evaluate(
+        str(card), "scripted", model_args={"accuracy": 0.6}, cache=db, output_dir=tmp_path / "c"
+    )
     assert not any(r["output"]["cached"] for r in _lines(tmp_path / "c" / other.run_id))
     # A changed prompt: nothing replayed.
     card.write_text(card.read_text() + "prompt: 'Q: {question}\\n{options}'\n")
-    changed = evaluate(str(card), "scripted", model_args={"accuracy": 0.5}, cache=db,
-                       output_dir=tmp_path / "d")
+    changed = evaluate(
+        str(card), "scripted", model_args={"accuracy": 0.5}, cache=db, output_dir=tmp_path / "d"
+    )
     assert not any(r["output"]["cached"] for r in _lines(tmp_path / "d" / changed.run_id))
 
 
 def test_errors_are_never_cached(toy_card: Path, tmp_path: Path) -> None:
     db = tmp_path / "cache.sqlite"
-    s = evaluate(str(toy_card), "scripted", model_args={"fail_rate": 0.5}, cache=db,
-                 output_dir=tmp_path / "runs")
+    s = evaluate(
+        str(toy_card),
+        "scripted",
+        model_args={"fail_rate": 0.5},
+        cache=db,
+        output_dir=tmp_path / "runs",
+    )
     assert 0 < s.n_errors < 12
     assert len(ResponseCache(db)) == 12 - s.n_errors
 
@@ -206,10 +230,20 @@ def test_bad_arguments(toy_card: Path, tmp_path: Path) -> None:
 
 
 def test_rerunning_a_finished_run_keeps_its_timing(toy_card: Path, tmp_path: Path) -> None:
-    first = evaluate(str(toy_card), "scripted", model_args={"latency": 0.01}, concurrency=2,
-                     output_dir=tmp_path / "runs")
-    again = evaluate(str(toy_card), "scripted", model_args={"latency": 0.01}, concurrency=2,
-                     output_dir=tmp_path / "runs")
+    first = evaluate(
+        str(toy_card),
+        "scripted",
+        model_args={"latency": 0.01},
+        concurrency=2,
+        output_dir=tmp_path / "runs",
+    )
+    again = evaluate(
+        str(toy_card),
+        "scripted",
+        model_args={"latency": 0.01},
+        concurrency=2,
+        output_dir=tmp_path / "runs",
+    )
     assert first.throughput and again.throughput == first.throughput
     assert again.model_dump(exclude={"finished_at"}) == first.model_dump(exclude={"finished_at"})
 
@@ -222,8 +256,14 @@ def test_selection_mask_round_trip_and_recall() -> None:
     mask = np.zeros((4, 6), dtype=bool)
     mask[1:3, 2:4] = True
     runs = Selection.encode_mask(mask)
-    sel = Selection(mode="top_down", selected_patches=4, total_patches=24, grid=(4, 6),
-                    patch_px=10.0, mask_runs=runs)
+    sel = Selection(
+        mode="top_down",
+        selected_patches=4,
+        total_patches=24,
+        grid=(4, 6),
+        patch_px=10.0,
+        mask_runs=runs,
+    )
     assert (sel.mask() == mask).all()
     assert sel.recall_of([20, 10, 40, 30]) == 1.0  # exactly the selected block
     assert sel.recall_of([0, 0, 40, 30]) == pytest.approx(4 / 12)

@@ -43,16 +43,23 @@ def _hf_dataset(tmp_path: Path, n: int = 6) -> datasets.Dataset:
             "index": list(range(n)),
             "image": images,
             "question": [f"q{i}" for i in range(n)],
-            "A": ["w"] * n, "B": ["x"] * n, "C": ["y"] * n, "D": ["z"] * n,
+            "A": ["w"] * n,
+            "B": ["x"] * n,
+            "C": ["y"] * n,
+            "D": ["z"] * n,
             "answer": ["ABCD"[i % 4] for i in range(n)],
             "category": ["direct_attributes"] * n,
         },
-        features=datasets.Features({
-            "index": datasets.Value("int64"), "image": datasets.Image(),
-            "question": datasets.Value("string"),
-            **{k: datasets.Value("string") for k in "ABCD"},
-            "answer": datasets.Value("string"), "category": datasets.Value("string"),
-        }),
+        features=datasets.Features(
+            {
+                "index": datasets.Value("int64"),
+                "image": datasets.Image(),
+                "question": datasets.Value("string"),
+                **{k: datasets.Value("string") for k in "ABCD"},
+                "answer": datasets.Value("string"),
+                "category": datasets.Value("string"),
+            }
+        ),
     )
 
 
@@ -147,7 +154,8 @@ def test_custom_loader_and_scorer_hooks_next_to_the_card(tmp_path: Path) -> None
     (tmp_path / "hooks.py").write_text(
         "from ps3_eval.scoring import Score\n"
         "def rows(n=3):\n"
-        "    return [{'id': f'r{i}', 'question': f'{i}+1?', 'answer': str(i + 1)} for i in range(n)]\n"
+        "    return [{'id': f'r{i}', 'question': f'{i}+1?', 'answer': str(i + 1)}\n"
+        "            for i in range(n)]\n"
         "def score(pred, sample):\n"
         "    return Score({'right': float(pred.strip() == sample.targets[0])}, pred.strip())\n"
     )

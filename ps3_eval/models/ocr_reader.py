@@ -110,6 +110,9 @@ class OcrReader(Backend):
                 mode=a.mode,
                 queries=list(request.choices),
                 low_res=a.low_res,
+                # 8x8-patch blocks keep the crops tight around the selection: at select=0.25 they
+                # cover about half the frame instead of two thirds with 16x16 (perf/offline.py).
+                block=8,
             )
         else:
             result = engine.read_full(image, a.resolution)
