@@ -1,0 +1,91 @@
+"""The offline default end to end: probe4k card, ocr-reader, demo command and its report."""
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+
+from ps3_eval.demo import DEMO_CONFIGS, findings
+from ps3_eval.report import config_rows
+from ps3_eval.tasks import load_task, probe4k
+from tests.test_cli import cli
+
+pytest.importorskip("rapidocr_onnxruntime", reason="the demo reads with rapidocr-onnxruntime")
+
+
+def test_probe4k_card_matches_the_generator() -> None:
+    task = load_task("probe4k", args={"n": 8})
+    assert task.card.version == str(probe4k.VERSION)
+    samples = list(task.samples())
+    assert len(samples) == 8 and len(task) == 8
+    s = samples[0]
+    assert s.choices and len(s.choices) == 4 and s.targets[0] in "ABCD"
+    assert s.bbox and s.mrr in probe4k.MRR_BUCKETS and s.category in probe4k.CATEGORIES
+    assert abs(s.metadata["text_height_px"] - probe4k.text_height_for(s.mrr)) <= 2
+
+
+def test_probe4k_manifest_works_as_data_override(tmp_path: Path) -> None:
+    items = probe4k.generate(4, seed=5, cache_dir=tmp_path)
+    manifest = next(tmp_path.glob("probe4k-*/manifest.jsonl"))
+    via_data = list(load_task("probe4k", data=str(manifest)).samples())
+    assert [s.id for s in via_data] == [it.id for it in items]
+    assert [s.targets[0] for s in via_data] == [it.answer for it in items]
+
+
+@pytest.mark.parametrize(
+    ("arg", "needle"),
+    [
+        ("n=0", "n must be a positive integer"),
+        ("categories=space", "valid: autonomous_vehicle"),
+        ("n=many", "'n'"),
+    ],
+)
+def test_probe4k_bad_arguments(arg: str, needle: str) -> None:
+    res = cli("run", "-t", "probe4k", "--task-arg", arg, "-m", "scripted", check=False)
+    assert res.returncode == 2 and needle in res.stderr
+    assert len([x for x in res.stderr.splitlines() if x.strip()]) == 1
+
+
+def test_demo_end_to_end_and_resumes(tmp_path: Path) -> None:
+    runs, report_dir = tmp_path / "runs", tmp_path / "report"
+    res = cli("demo", "--n", "4", "--output-dir", str(runs), "--report-dir", str(report_dir), "-q")
+    for label, _ in DEMO_CONFIGS:
+        assert label in res.stdout
+    report = (report_dir / "report.html").read_text()
+    assert "<script>" in report and "Plotly" in report  # plotly.js inlined: opens offline
+    assert "cdn" not in report.split("<script>")[1][:200].lower()
+    for label, _ in DEMO_CONFIGS:
+        assert label in report
+    assert "Accuracy vs visual tokens" in report and "Accuracy vs latency" in report
+    run_dirs = sorted(runs.iterdir())
+    assert len(run_dirs) == len(DEMO_CONFIGS)
+    summaries = [json.loads((d / "summary.json").read_text()) for d in run_dirs]
+    assert all(s["complete"] and s["n"] == 4 for s in summaries)
+    tokens = {
+        s["spec"]["model_args"]["resolution"]: s["tokens"]["visual"]
+        for s in summaries
+        if s["spec"]["model_args"]["select"] is None
+    }
+    assert tokens[756] < tokens[1512] < tokens[3780]
+    # A second demo finds every run complete and only rewrites the report.
+    start = time.perf_counter()
+    cli("demo", "--n", "4", "--output-dir", str(runs), "--report-dir", str(report_dir), "-q")
+    assert time.perf_counter() - start < 30
+    assert sorted(runs.iterdir()) == run_dirs
+
+
+def test_findings_state_what_was_measured(tmp_path: Path) -> None:
+    from ps3_eval import evaluate, load_run
+
+    labelled = []
+    for label, args in (("full 756", {"answer": "A"}), ("full 3780", {"accuracy": 1.0})):
+        s = evaluate(
+            "probe4k", "scripted", model_args=args, task_args={"n": 8}, output_dir=tmp_path
+        )
+        labelled.append((label, load_run(tmp_path / s.run_id)))
+    rows = config_rows(labelled)
+    facts = findings(rows)
+    assert facts[0].startswith("Whole-image accuracy by reading resolution: 756: ")
+    assert "rises with resolution" in facts[0]
+    assert any(f.startswith("Designed-MRR 4K items") for f in facts)
