@@ -11,19 +11,21 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from PIL import Image
-
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from ps3_eval.models.ocr_engine import OcrEngine  # noqa: E402
-from ps3_eval.tasks import probe4k  # noqa: E402
+from ps3_eval.demo import DEMO_CONFIGS  # noqa: E402
+from ps3_eval.models import build_model  # noqa: E402
+from ps3_eval.records import ImagePart, Sample  # noqa: E402
+from ps3_eval.runner.images import decode  # noqa: E402
+from ps3_eval.tasks import load_task, probe4k  # noqa: E402
 
 
 def main() -> None:
@@ -32,7 +34,7 @@ def main() -> None:
     a = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()
-        items = probe4k.generate(a.n, seed=123, cache_dir=Path(tmp))
+        probe4k.generate(a.n, seed=123, cache_dir=Path(tmp))
         cold = (time.perf_counter() - t0) / a.n
         t0 = time.perf_counter()
         probe4k.generate(a.n, seed=123, cache_dir=Path(tmp))
@@ -41,33 +43,24 @@ def main() -> None:
             f"generation: cold {cold:.3f} s/item  cached {cached * 1e3:.2f} ms/item  "
             f"speed-up {cold / cached:.0f}x  (n={a.n})"
         )
-        images = [Image.open(it.image).convert("RGB") for it in items]
-        engine = OcrEngine(threads=2)
-        engine.read_full(images[0], 756)  # load the ONNX sessions outside the timings
+        # Time the backend the demo uses, on requests built by the probe4k task.
+        task = load_task("probe4k", data=str(next(Path(tmp).glob("probe4k-*/manifest.jsonl"))))
+        requests = []
+        for sample in task.samples():
+            assert isinstance(sample, Sample)
+            img, digest = decode(sample.images[0])
+            part = ImagePart(image=img, width=img.width, height=img.height, digest=digest)
+            requests.append(task.build_request(sample, [part]))
         timings: dict[str, float] = {}
-        configs: list[tuple[str, dict[str, float]]] = [
-            ("full 756", {"resolution": 756}),
-            ("full 1512", {"resolution": 1512}),
-            ("full 3780", {"resolution": 3780}),
-            ("sel 10% 3780", {"resolution": 3780, "select": 0.10}),
-            ("sel 25% 3780", {"resolution": 3780, "select": 0.25}),
-        ]
-        for label, cfg in configs:
+        for label, cfg in DEMO_CONFIGS:
+            model = build_model("ocr-reader", cfg)
+            asyncio.run(model.generate(requests[0]))  # load the ONNX sessions outside the timing
             secs, tokens = [], []
-            for img, item in zip(images, items, strict=True):
+            for request in requests:
                 start = time.perf_counter()
-                if "select" in cfg:
-                    res = engine.read_selective(
-                        img,
-                        int(cfg["resolution"]),
-                        select=cfg["select"],
-                        mode="top_down",
-                        queries=list(item.choices),
-                    )
-                else:
-                    res = engine.read_full(img, int(cfg["resolution"]))
+                out = asyncio.run(model.generate(request))
                 secs.append(time.perf_counter() - start)
-                tokens.append(res.patches)
+                tokens.append(out.usage.visual_tokens)
             timings[label] = statistics.mean(secs)
             print(
                 f"reader {label:13s} {timings[label]:.3f} s/image (median "

@@ -79,6 +79,27 @@ def _table(headers: list[str], rows: list[list[str]]) -> str:
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
+def _scatter(rows: list[ConfigRow], x: list[float | None], title: str, x_title: str) -> Any:
+    import plotly.graph_objects as go
+
+    fig = go.Figure(
+        go.Scatter(
+            x=x,
+            y=[r.value for r in rows],
+            text=[r.label for r in rows],
+            mode="markers+text",
+            textposition="top center",
+            marker=dict(size=12),
+        )
+    )
+    fig.update_layout(
+        title=title,
+        xaxis=dict(title=x_title, type="log"),
+        yaxis=dict(title="accuracy", range=[0, 1.05]),
+    )
+    return fig
+
+
 def _figures(rows: list[ConfigRow]) -> list[Any]:
     import plotly.graph_objects as go
 
@@ -103,35 +124,17 @@ def _figures(rows: list[ConfigRow]) -> list[Any]:
         title="Accuracy per designed MRR bucket",
         yaxis=dict(title="accuracy", range=[0, 1]),
     )
-    tokens = go.Figure(
-        go.Scatter(
-            x=[r.visual_tokens for r in rows],
-            y=[r.value for r in rows],
-            text=labels,
-            mode="markers+text",
-            textposition="top center",
-            marker=dict(size=12),
-        )
+    tokens = _scatter(
+        rows,
+        [r.visual_tokens for r in rows],
+        "Accuracy vs visual tokens (14x14 patches processed)",
+        "visual tokens per image",
     )
-    tokens.update_layout(
-        title="Accuracy vs visual tokens (14x14 patches processed)",
-        xaxis=dict(title="visual tokens per image", type="log"),
-        yaxis=dict(title="accuracy", range=[0, 1.05]),
-    )
-    latency = go.Figure(
-        go.Scatter(
-            x=[r.latency for r in rows],
-            y=[r.value for r in rows],
-            text=labels,
-            mode="markers+text",
-            textposition="top center",
-            marker=dict(size=12),
-        )
-    )
-    latency.update_layout(
-        title="Accuracy vs latency per sample",
-        xaxis=dict(title="seconds per sample (mean)", type="log"),
-        yaxis=dict(title="accuracy", range=[0, 1.05]),
+    latency = _scatter(
+        rows,
+        [r.latency for r in rows],
+        "Accuracy vs latency per sample",
+        "seconds per sample (mean)",
     )
     return [acc, mrr, tokens, latency]
 

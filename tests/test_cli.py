@@ -102,6 +102,19 @@ def _wait_lines(path: Path, n: int, proc: subprocess.Popen[Any], limit: float = 
     raise AssertionError("no progress")
 
 
+def _samples_file(out: Path, proc: subprocess.Popen[str]) -> Path:
+    """The samples.jsonl of the single run the child process is writing."""
+    end = time.time() + 60
+    while time.time() < end:
+        found = list(out.glob("*/samples.jsonl"))
+        if found:
+            return found[0]
+        if proc.poll() is not None:
+            raise AssertionError(f"run ended early: {proc.communicate()}")
+        time.sleep(0.05)
+    raise AssertionError("the run never created samples.jsonl")
+
+
 def _start(card: Path, out: Path) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [
@@ -130,15 +143,11 @@ def test_kill_9_then_resume_matches_an_uninterrupted_run(tmp_path: Path) -> None
     card = write_mc_dataset(tmp_path / "d", n=40, size=(32, 32))
     out = tmp_path / "runs"
     proc = _start(card, out)
-    run_dirs: list[Path] = []
-    end = time.time() + 60
-    while not run_dirs and time.time() < end:
-        run_dirs = list(out.glob("*/samples.jsonl"))
-        time.sleep(0.05)
-    _wait_lines(run_dirs[0], 10, proc)
+    samples = _samples_file(out, proc)
+    _wait_lines(samples, 10, proc)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
-    killed_at = len(run_dirs[0].read_text().splitlines())
+    killed_at = len(samples.read_text().splitlines())
     assert 10 <= killed_at < 40
     res = cli(
         "run",
@@ -154,7 +163,7 @@ def test_kill_9_then_resume_matches_an_uninterrupted_run(tmp_path: Path) -> None
         "-q",
     )
     resumed = json.loads(res.stdout)
-    ids = [json.loads(x)["sample_id"] for x in run_dirs[0].read_text().splitlines()]
+    ids = [json.loads(x)["sample_id"] for x in samples.read_text().splitlines()]
     assert len(ids) == 40 and len(set(ids)) == 40
     whole = json.loads(
         cli(
@@ -177,21 +186,17 @@ def test_ctrl_c_flushes_and_prints_a_resume_hint(tmp_path: Path) -> None:
     card = write_mc_dataset(tmp_path / "d", n=40, size=(32, 32))
     out = tmp_path / "runs"
     proc = _start(card, out)
-    end = time.time() + 60
-    files: list[Path] = []
-    while not files and time.time() < end:
-        files = list(out.glob("*/samples.jsonl"))
-        time.sleep(0.05)
-    _wait_lines(files[0], 5, proc)
+    samples = _samples_file(out, proc)
+    _wait_lines(samples, 5, proc)
     proc.send_signal(signal.SIGINT)
     _, stderr = proc.communicate(timeout=30)
     assert proc.returncode == 130
     assert "ps3-eval run --resume" in stderr
-    recorded = files[0].read_text().splitlines()
+    recorded = samples.read_text().splitlines()
     assert all(json.loads(x)["sample_id"] for x in recorded)  # every line is whole
-    run = load_run(files[0].parent)
+    run = load_run(samples.parent)
     assert run.summary is not None and not run.summary.complete
     assert run.summary.n == len(recorded)
     hint = stderr.split("--resume", 1)[1].split()[0]
     cli("run", "--resume", hint, "-q")
-    assert len(files[0].read_text().splitlines()) == 40
+    assert len(samples.read_text().splitlines()) == 40
