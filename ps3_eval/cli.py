@@ -36,11 +36,10 @@ err = Console(stderr=True)
 DEFAULT_CACHE = Path("~/.cache/ps3_eval/responses.sqlite")
 
 
-def _kv(pairs: list[str] | None) -> dict[str, Any]:
-    from ps3_eval.models import parse_model_spec
+def _kv(pairs: list[str] | None, what: str, numbers: bool = False) -> dict[str, Any]:
+    from ps3_eval.models import parse_assignments
 
-    _, parsed = parse_model_spec("x", pairs or [])
-    return parsed
+    return parse_assignments(pairs or [], what, numbers)
 
 
 def _fmt(value: float | None, digits: int = 3) -> str:
@@ -166,9 +165,9 @@ def run_cmd(
         summary = evaluate(
             task,
             model,
-            model_args=_kv(model_arg),
+            model_args=_kv(model_arg, "model argument"),
             data=data,
-            task_args=_kv(task_arg) or None,
+            task_args=_kv(task_arg, "task argument", numbers=True) or None,
             limit=limit,
             seed=seed,
             concurrency=concurrency,

@@ -121,3 +121,15 @@ def test_core_import_and_listing_stay_light() -> None:
     )
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert res.stdout.strip() == ""
+
+
+def test_task_arguments_parse_numbers_like_python() -> None:
+    from ps3_eval.models import parse_assignments
+
+    assert parse_assignments(["n=24", "seed=0", "x=0.5", "cats=gaming,ui"], numbers=True) == {
+        "n": 24,
+        "seed": 0,
+        "x": 0.5,
+        "cats": "gaming,ui",
+    }
+    assert parse_assignments(["answer=1"]) == {"answer": "1"}

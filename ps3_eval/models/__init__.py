@@ -24,6 +24,7 @@ __all__ = [
     "ModelEntry",
     "build_model",
     "list_models",
+    "parse_assignments",
     "parse_model_spec",
     "register_model",
 ]
@@ -135,18 +136,41 @@ def _coerce(value: str) -> Any:
     return value
 
 
-def parse_model_spec(spec: str, extra_args: list[str] | None = None) -> tuple[str, dict[str, Any]]:
-    """Split ``NAME:key=value,...`` plus repeated ``key=value`` strings into name and args."""
-    name, _, rest = spec.partition(":")
-    pairs = [p for p in rest.split(",") if p] if rest else []
-    pairs += list(extra_args or [])
+def parse_assignments(
+    pairs: list[str], what: str = "argument", numbers: bool = False
+) -> dict[str, Any]:
+    """Turn ``key=value`` strings into a dict (``-`` in keys becomes ``_``; true/false/none).
+
+    With ``numbers``, integer and decimal strings become numbers, so ``n=24`` on the command line
+    and ``{"n": 24}`` from Python name the same run. Model arguments skip this: their pydantic
+    models convert, and a string field such as an answer must stay a string.
+    """
     args: dict[str, Any] = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or not key.strip():
-            raise UsageError(f"model argument '{pair}' is not of the form key=value.")
-        args[key.strip().replace("-", "_")] = _coerce(value.strip())
-    return name.strip(), args
+            raise UsageError(f"{what} '{pair}' is not of the form key=value.")
+        parsed = _coerce(value.strip())
+        if numbers and isinstance(parsed, str):
+            parsed = _number(parsed)
+        args[key.strip().replace("-", "_")] = parsed
+    return args
+
+
+def _number(value: str) -> Any:
+    for kind in (int, float):
+        try:
+            return kind(value)
+        except ValueError:
+            pass
+    return value
+
+
+def parse_model_spec(spec: str, extra_args: list[str] | None = None) -> tuple[str, dict[str, Any]]:
+    """Split ``NAME:key=value,...`` plus repeated ``key=value`` strings into name and args."""
+    name, _, rest = spec.partition(":")
+    pairs = [p for p in rest.split(",") if p] if rest else []
+    return name.strip(), parse_assignments(pairs + list(extra_args or []), "model argument")
 
 
 def validate_args(name: str, cls: type[Backend], args: dict[str, Any]) -> ModelArgs:

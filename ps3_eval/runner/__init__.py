@@ -372,12 +372,10 @@ def evaluate(
 def _task_for_spec(spec: RunSpec) -> Task:
     from ps3_eval.tasks.card import read_card
 
-    ref = spec.card_path if spec.card_path and Path(spec.card_path).is_file() else spec.task
-    task = (
-        Task(read_card(Path(ref)), data=spec.data, args=spec.task_args)
-        if ref == spec.card_path
-        else load_task(ref, data=spec.data, args=spec.task_args)
-    )
+    if spec.card_path and Path(spec.card_path).is_file():
+        task = Task(read_card(Path(spec.card_path)), data=spec.data, args=spec.task_args)
+    else:
+        task = load_task(spec.task, data=spec.data, args=spec.task_args)
     if task.card_digest != spec.card_digest:
         raise UsageError(
             f"the card of task '{spec.task}' changed since this run started; start a new run "
