@@ -200,3 +200,29 @@ def test_ctrl_c_flushes_and_prints_a_resume_hint(tmp_path: Path) -> None:
     hint = stderr.split("--resume", 1)[1].split()[0]
     cli("run", "--resume", hint, "-q")
     assert len(samples.read_text().splitlines()) == 40
+
+
+def test_installed_console_script_runs_the_same_app(toy_card: Path, tmp_path: Path) -> None:
+    script = Path(sys.executable).parent / "ps3-eval"
+    assert script.exists(), "install the project as the README says (pip install -e '.[dev]')"
+    res = subprocess.run(
+        [
+            str(script),
+            "run",
+            "--task",
+            str(toy_card),
+            "--model",
+            "scripted",
+            "--limit",
+            "3",
+            "--output-dir",
+            str(tmp_path),
+            "--json",
+            "-q",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    assert json.loads(res.stdout)["n"] == 3

@@ -86,3 +86,11 @@ def _probe_samples(n: int) -> list:  # type: ignore[type-arg]
     from ps3_eval import load_task
 
     return list(load_task("probe4k", args={"n": n}).samples())
+
+
+def test_designed_mrr_holds_at_full_resolution(tmp_path: Path) -> None:
+    """The 4K bucket, unreadable at 756 (test above), is answered well above chance at 3780."""
+    results = _run(tmp_path, {"resolution": 3780}, n=6)
+    four_k = [r.scores["accuracy"] for r in results if r.mrr == "4K"]
+    assert len(four_k) == 2 and sum(four_k) / len(four_k) > 0.25
+    assert results[0].output.usage.visual_tokens == 270 * 152
