@@ -328,6 +328,8 @@ class RunSpec(_Record):
     """Where the card was read from (not part of the identity)."""
     data: str | None = None
     """The ``--data`` override, if any."""
+    data_fingerprint: str | None = None
+    """Identity of the rows that were loaded (changes when the data files change)."""
     task_args: dict[str, Any] = Field(default_factory=dict)
     """Arguments passed to the task's loader."""
     model: str
@@ -356,6 +358,7 @@ class RunSpec(_Record):
             "task_version",
             "card_digest",
             "data",
+            "data_fingerprint",
             "task_args",
             "model",
             "model_args",

@@ -269,3 +269,22 @@ def test_selection_mask_round_trip_and_recall() -> None:
     assert sel.recall_of([0, 0, 40, 30]) == pytest.approx(4 / 12)
     assert Selection.encode_mask(np.ones((2, 2), dtype=bool)) == [0, 4]
     assert Selection(mode="full", selected_patches=1, total_patches=1).recall_of([0, 0, 1, 1]) == 1
+
+
+def test_changed_data_never_resumes_an_old_run(tmp_path: Path) -> None:
+    # Two folders with the same card text but different rows: two runs, not one resumed.
+    a = write_mc_dataset(tmp_path / "a", n=4)
+    b = write_mc_dataset(tmp_path / "b", n=6)
+    out = tmp_path / "runs"
+    sa = evaluate(str(a), "scripted", output_dir=out)
+    sb = evaluate(str(b), "scripted", output_dir=out)
+    assert sa.run_id != sb.run_id and sb.n == 6 and sb.n_total == 6
+    # Editing the data in place also starts a new run; the same data resumes the same one.
+    assert evaluate(str(a), "scripted", output_dir=out).run_id == sa.run_id
+    data = a.parent / "data.jsonl"
+    data.write_text(data.read_text().replace("square 1?", "square one?"))
+    assert evaluate(str(a), "scripted", output_dir=out).run_id != sa.run_id
+    from ps3_eval.errors import UsageError
+
+    with pytest.raises(UsageError, match="data of task 'toy' changed"):
+        evaluate("x", "x", resume=out / sa.run_id)

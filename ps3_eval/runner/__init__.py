@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import os
 import re
@@ -11,7 +12,7 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 from ps3_eval.errors import UsageError
 from ps3_eval.models import Backend, build_model, parse_model_spec
@@ -226,13 +227,15 @@ class _Pipeline:
         self, todo: Iterator[Sample | BrokenSample]
     ) -> AsyncIterator[Sample | BrokenSample]:
         loop = asyncio.get_running_loop()
-        end = object()
+        # Reading rows (Arrow -> Python) can be slow for big rows, so it runs off the loop; in
+        # chunks, because one thread hop per row starves a wave of fast workers.
+        chunk = max(8, self.concurrency)
         while True:
-            # Reading rows (Arrow -> Python) can be slow for big rows: keep it off the loop too.
-            item = await loop.run_in_executor(None, next, todo, end)
-            if item is end:
+            batch = await loop.run_in_executor(None, lambda: list(itertools.islice(todo, chunk)))
+            if not batch:
                 return
-            yield cast("Sample | BrokenSample", item)
+            for item in batch:
+                yield item
 
     async def run(self, todo: Iterator[Sample | BrokenSample]) -> None:
         loop = asyncio.get_running_loop()
@@ -338,6 +341,7 @@ def evaluate(
             card_digest=task_obj.card_digest,
             card_path=str(task_obj.card_path) if task_obj.card_path else None,
             data=data,
+            data_fingerprint=task_obj.data_fingerprint,
             task_args=task_obj.args,
             model=backend.name,
             model_args=backend.args_dict(),
@@ -379,6 +383,11 @@ def _task_for_spec(spec: RunSpec) -> Task:
     if task.card_digest != spec.card_digest:
         raise UsageError(
             f"the card of task '{spec.task}' changed since this run started; start a new run "
+            f"(drop --resume) instead of mixing results."
+        )
+    if spec.data_fingerprint and task.data_fingerprint != spec.data_fingerprint:
+        raise UsageError(
+            f"the data of task '{spec.task}' changed since this run started; start a new run "
             f"(drop --resume) instead of mixing results."
         )
     return task

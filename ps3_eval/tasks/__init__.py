@@ -79,6 +79,11 @@ class Task:
     def __len__(self) -> int:
         return len(self._open())
 
+    @property
+    def data_fingerprint(self) -> str:
+        """Identity of the task's data, so changed data never resumes an old run."""
+        return str(self._open().fingerprint)
+
     def samples(self, limit: int | None = None) -> Iterator[Sample | BrokenSample]:
         """Stream samples in dataset order; unmappable rows come out as ``BrokenSample``."""
         rows = self._open()

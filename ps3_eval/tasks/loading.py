@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -28,6 +30,16 @@ class Rows:
 
     def __len__(self) -> int:
         return len(self._data)
+
+    @property
+    def fingerprint(self) -> str:
+        """Identity of the rows: ``datasets``' own fingerprint (it follows the files' paths and
+        modification times), or a hash of the rows a custom loader returned."""
+        fp = getattr(self._data, "_fingerprint", None)
+        if isinstance(fp, str):
+            return fp
+        blob = json.dumps(list(self._data), sort_keys=True, default=str)
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
     def iter(self, limit: int | None = None) -> Iterator[tuple[dict[str, Any], Path]]:
         """Rows in order, at most ``limit`` of them."""
