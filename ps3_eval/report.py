@@ -6,10 +6,10 @@ import html
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-from ps3_eval.analysis import Run, load_run
+from ps3_eval.analysis import Run
+from ps3_eval.records import Sample
 
 
 @dataclass(frozen=True)
@@ -148,11 +148,90 @@ th:first-child,td:first-child{text-align:left}
 th{background:#f4f4f4}
 .note{color:#555;font-size:.9rem}
 li{margin:.3rem 0}
+.gallery td{vertical-align:top}.gallery td.q{text-align:left;max-width:320px}
+.ok{color:#087f23;font-weight:bold}.bad{color:#c62828;font-weight:bold}.none{color:#888}
 """
 
 
-def render_html(title: str, rows: list[ConfigRow], findings: list[str], intro: str = "") -> str:
-    """The report page: findings, tables and interactive figures, plotly.js inlined."""
+def _crop_data_uri(path: str, box: list[float], max_width: int = 360) -> str:
+    """A PNG data URI of the region around ``box``, at the image's full resolution."""
+    import base64
+    import io
+
+    from PIL import Image
+
+    with Image.open(path) as im:
+        x0, y0, x1, y1 = box
+        margin = max(3 * (y1 - y0), 60)
+        crop = im.convert("RGB").crop(
+            (
+                max(0, int(x0 - margin)),
+                max(0, int(y0 - margin)),
+                min(im.width, int(x1 + margin)),
+                min(im.height, int(y1 + margin)),
+            )
+        )
+    if crop.width > max_width:
+        crop = crop.resize((max_width, max(1, round(crop.height * max_width / crop.width))))
+    elif crop.width < max_width // 2:  # tiny details: enlarge without smoothing so pixels show
+        crop = crop.resize((crop.width * 2, crop.height * 2), Image.Resampling.NEAREST)
+    buf = io.BytesIO()
+    crop.save(buf, format="PNG", optimize=True)
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
+
+
+def _gallery(rows: list[ConfigRow], samples: Sequence[Sample], limit: int) -> str:
+    """Per-sample table: the detail as the image has it, and what each configuration answered."""
+    answers = {r.label: {res.sample_id: res for res in r.run.results} for r in rows}
+    head = "".join(
+        f"<th>{html.escape(h)}</th>"
+        for h in ["detail (full-resolution crop)", "question", "answer", *[r.label for r in rows]]
+    )
+    body = []
+    for s in [s for s in samples if s.bbox and s.images and s.images[0].path][:limit]:
+        assert s.bbox is not None and s.images[0].path is not None
+        letters = "ABCDEFGH"
+        options = "<br>".join(
+            f"{letters[i]}. {html.escape(c)}" for i, c in enumerate(s.choices or [])
+        )
+        cells = []
+        for r in rows:
+            res = answers[r.label].get(s.id)
+            if res is None:
+                cells.append("-")
+            elif res.error:
+                cells.append("<span class='bad'>error</span>")
+            elif res.extracted is None:
+                cells.append("<span class='none'>no answer</span>")
+            else:
+                ok = res.scores.get(r.metric, 0.0) >= 1.0
+                cells.append(f"<span class='{'ok' if ok else 'bad'}'>{res.extracted}</span>")
+        body.append(
+            f"<tr><td><img src='{_crop_data_uri(s.images[0].path, s.bbox)}'></td>"
+            f"<td class='q'>{html.escape(s.question)}<br><small>{options}</small>"
+            f"<br><small>{html.escape(s.category or '')}, MRR {html.escape(s.mrr or '?')}"
+            f"</small></td><td>{html.escape(', '.join(s.targets))}</td>"
+            + "".join(f"<td>{c}</td>" for c in cells)
+            + "</tr>"
+        )
+    rows_html = "".join(body)
+    return (
+        f"<table class='gallery'><thead><tr>{head}</tr></thead><tbody>{rows_html}</tbody></table>"
+    )
+
+
+def render_html(
+    title: str,
+    rows: list[ConfigRow],
+    findings: list[str],
+    intro: str = "",
+    samples: Sequence[Sample] = (),
+    gallery_limit: int = 24,
+) -> str:
+    """The report page: findings, tables and interactive figures (plotly.js inlined).
+
+    Given the samples, it adds a gallery of the details each configuration read or missed.
+    """
     from plotly.offline import get_plotlyjs
 
     main = _table(
@@ -197,6 +276,12 @@ def render_html(title: str, rows: list[ConfigRow], findings: list[str], intro: s
         for f in _figures(rows)
     )
     items = "".join(f"<li>{html.escape(f)}</li>" for f in findings)
+    gallery = (
+        f"<h2>Samples</h2><p class='note'>Green: right, red: wrong, grey: the model gave no "
+        f"answer.</p>{_gallery(rows, samples, gallery_limit)}"
+        if samples
+        else ""
+    )
     runs = "".join(
         f"<li>{html.escape(r.label)}: <code>{html.escape(str(r.run.dir))}</code></li>" for r in rows
     )
@@ -207,20 +292,6 @@ def render_html(title: str, rows: list[ConfigRow], findings: list[str], intro: s
         f"<h2>What the numbers say</h2><ul>{items}</ul>"
         f"<h2>Accuracy, tokens, latency</h2>{main}"
         f"<h2>Accuracy per designed MRR bucket</h2>{mrr}"
-        f"<h2>Accuracy per category</h2>{cat}{figs}"
+        f"<h2>Accuracy per category</h2>{cat}{figs}{gallery}"
         f"<h2>Runs</h2><ul>{runs}</ul></body></html>"
     )
-
-
-def write_report(
-    path: Path,
-    title: str,
-    runs: Sequence[tuple[str, str | Path]],
-    findings: list[str],
-    intro: str = "",
-) -> Path:
-    """Load labelled run directories and write the HTML report to ``path``."""
-    rows = config_rows([(label, load_run(d)) for label, d in runs])
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(render_html(title, rows, findings, intro))
-    return path

@@ -58,6 +58,11 @@ def test_demo_end_to_end_and_resumes(tmp_path: Path) -> None:
     for label, _ in DEMO_CONFIGS:
         assert label in report
     assert "Accuracy vs visual tokens" in report and "Accuracy vs latency" in report
+    # The gallery shows each of the 4 details as the image has it, with every config's answer.
+    assert report.count("<img src='data:image/png;base64,") == 4
+    assert report.count("class='ok'") + report.count("class='bad'") + report.count(
+        "class='none'"
+    ) == 4 * len(DEMO_CONFIGS)
     run_dirs = sorted(runs.iterdir())
     assert len(run_dirs) == len(DEMO_CONFIGS)
     summaries = [json.loads((d / "summary.json").read_text()) for d in run_dirs]

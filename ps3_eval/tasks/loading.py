@@ -33,8 +33,11 @@ class Rows:
 
     @property
     def fingerprint(self) -> str:
-        """Identity of the rows: ``datasets``' own fingerprint (it follows the files' paths and
-        modification times), or a hash of the rows a custom loader returned."""
+        """Identity of the rows.
+
+        ``datasets``' own fingerprint (it follows the files' paths and modification times), or a
+        hash of the rows a custom loader returned.
+        """
         fp = getattr(self._data, "_fingerprint", None)
         if isinstance(fp, str):
             return fp
