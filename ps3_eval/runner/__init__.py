@@ -11,6 +11,7 @@ import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -158,7 +159,7 @@ class _Pipeline:
     def _result(
         self,
         sample: Sample | BrokenSample,
-        started: Any,
+        started: datetime,
         *,
         output: ModelOutput | None = None,
         error: str | None = None,
