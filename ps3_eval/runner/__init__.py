@@ -173,7 +173,7 @@ class _Pipeline:
                 started_at=started,
                 finished_at=utcnow(),
             )
-        base = dict(
+        base: dict[str, Any] = dict(
             sample_id=sample.id,
             category=sample.category,
             mrr=sample.mrr,
