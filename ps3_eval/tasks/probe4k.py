@@ -57,7 +57,7 @@ __all__ = [
     "text_height_for",
 ]
 
-VERSION = 1
+VERSION = 2
 """Bump whenever the drawn images or questions change; it is part of the cache key."""
 
 CATEGORIES: tuple[str, ...] = ("autonomous_vehicle", "household", "gaming", "ui")
@@ -86,7 +86,9 @@ IMAGE_SIZE: tuple[int, int] = (3840, 2160)
 
 _MANIFEST = "manifest.jsonl"
 _LETTERS = "ABCDEFGHJKMNPRSTUVWXYZ"  # no I/L/O/Q: they are ambiguous with 1/1/0/0 in print
-_DIGITS = "0123456789"
+# No zero in letter/digit codes: PP-OCR reads "0" between letters as "O" at any
+# resolution (a font/OCR quirk, not a resolution effect), which broke items.
+_DIGITS = "123456789"
 # Visually similar substitutions. Every value stays inside _LETTERS/_DIGITS or
 # the lower-case pseudo-word alphabet, so a near miss never introduces I/L/O.
 _CONFUSABLE: dict[str, str] = {
@@ -285,10 +287,13 @@ def _same_class(a: str, b: str) -> bool:
 def _one_edit_variants(s: str, keep_class: bool) -> dict[str, int]:
     """All strings one substitution or adjacent transposition away, keyed to the edit position."""
     out: dict[str, int] = {}
+    has_letters = any(c.isalpha() for c in s)
     for i, ch in enumerate(s):
         for sub in _CONFUSABLE.get(ch, ""):
             if keep_class and not _same_class(ch, sub):
                 continue
+            if sub == "0" and has_letters:
+                continue  # see _DIGITS
             if i == 0 and ch.isupper() != sub.isupper() and s[:1].isalpha():
                 continue  # keep a capitalised word capitalised
             out.setdefault(s[:i] + sub + s[i + 1 :], i)
@@ -698,11 +703,12 @@ def _scene_package(cv: _Canvas, np_rng: np.random.Generator, cap: int, truth: st
         cv.reserved.append((x0, y0, x0 + w, shelves[row]))
         pcap = cap if target else rng.choice([10, 14, 22, 34])
         lot = truth if target else cv.safe(lambda: _code(rng, "9A99A"))
-        tw, th = _text_wh("LOT " + lot, pcap)
+        tw, th = _text_wh("LOT:" + lot, pcap)
+        tw += 2 * pcap  # label-value gap, see _scene_statusbar
         px, py = x0 + w - tw - 2 * pcap - 20, shelves[row] - 2 * pcap - 20
         d.rectangle((px - pcap, py - th - pcap, px + tw + pcap, py + pcap), fill=(250, 250, 250))
-        cv.text((px, py), "LOT ", pcap, (10, 10, 10))
-        b = cv.text((px + _text_wh("LOT ", pcap)[0] + pcap // 3, py), lot, pcap, (10, 10, 10))
+        cv.text((px, py), "LOT:", pcap, (10, 10, 10))
+        b = cv.text((px + _text_wh("LOT:", pcap)[0] + 2 * pcap, py), lot, pcap, (10, 10, 10))
         if target:
             bbox = b
     _shapes(cv, 8, (0, 0, IMAGE_SIZE[0], IMAGE_SIZE[1]))
@@ -736,8 +742,9 @@ def _scene_hud(cv: _Canvas, np_rng: np.random.Generator, cap: int, truth: str) -
         value = (
             truth if k == 0 else cv.safe(lambda: f"{rng.randint(10, 999)}/{rng.randint(100, 999)}")
         )
-        label = f"{name} "
+        label = name
         lw_, th = _text_wh(label, hcap)
+        lw_ += 2 * hcap  # label-value gap, see _scene_statusbar
         vw, _ = _text_wh(value, hcap)
         w, h = lw_ + vw + 2 * hcap, th + 2 * hcap
         x0 = cx if cx < 1920 else cx - w
@@ -889,8 +896,10 @@ def _scene_statusbar(cv: _Canvas, np_rng: np.random.Generator, cap: int, truth: 
     for f in fields:
         fcap = cap if rng.random() < 0.7 else max(8, int(cap * 1.3))
         if f == "BUILD":
-            cv.text((x, by0 + bar_h // 2), "Build", cap, (240, 240, 240), "lm")
-            x += _text_wh("Build ", cap)[0]
+            cv.text((x, by0 + bar_h // 2), "Build:", cap, (240, 240, 240), "lm")
+            # Colon plus a 2-cap gap: with a plain space (even a 1-cap gap) the
+            # OCR returns one word ("Build7E88V") and whole-word matching fails.
+            x += _text_wh("Build:", cap)[0] + 2 * cap
             bbox = cv.text((x, by0 + bar_h // 2), truth, cap, (240, 240, 240), "lm")
             x += _text_wh(truth, cap)[0] + 4 * cap
         else:
