@@ -115,22 +115,25 @@ def _samples_file(out: Path, proc: subprocess.Popen[str]) -> Path:
     raise AssertionError("the run never created samples.jsonl")
 
 
+def _slow_run_args(card: Path, out: Path) -> list[str]:
+    """A run slow enough to interrupt: 40 samples x 0.1 s at concurrency 2."""
+    return [
+        "run",
+        "--task",
+        str(card),
+        "--model",
+        "scripted:latency=0.1,accuracy=0.6",
+        "--concurrency",
+        "2",
+        "--output-dir",
+        str(out),
+        "-q",
+    ]
+
+
 def _start(card: Path, out: Path) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [
-            sys.executable,
-            str(ROOT / "cli.py"),
-            "run",
-            "--task",
-            str(card),
-            "--model",
-            "scripted:latency=0.1,accuracy=0.6",
-            "--concurrency",
-            "2",
-            "--output-dir",
-            str(out),
-            "-q",
-        ],
+        [sys.executable, str(ROOT / "cli.py"), *_slow_run_args(card, out)],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -149,19 +152,7 @@ def test_kill_9_then_resume_matches_an_uninterrupted_run(tmp_path: Path) -> None
     proc.wait()
     killed_at = len(samples.read_text().splitlines())
     assert 10 <= killed_at < 40
-    res = cli(
-        "run",
-        "--task",
-        str(card),
-        "--model",
-        "scripted:latency=0.1,accuracy=0.6",
-        "--concurrency",
-        "2",
-        "--output-dir",
-        str(out),
-        "--json",
-        "-q",
-    )
+    res = cli(*_slow_run_args(card, out), "--json")
     resumed = json.loads(res.stdout)
     ids = [json.loads(x)["sample_id"] for x in samples.read_text().splitlines()]
     assert len(ids) == 40 and len(set(ids)) == 40
