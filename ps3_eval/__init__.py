@@ -11,7 +11,7 @@ from ps3_eval.records import (
     SampleResult,
     Usage,
 )
-from ps3_eval.runner import Progress, evaluate
+from ps3_eval.runner import Progress, evaluate, evaluate_async
 from ps3_eval.tasks import Task, list_tasks, load_task
 from ps3_eval.version import __version__
 
@@ -29,6 +29,7 @@ __all__ = [
     "__version__",
     "build_model",
     "evaluate",
+    "evaluate_async",
     "list_models",
     "list_tasks",
     "load_run",

@@ -80,8 +80,11 @@ def runs_df(paths: str | Path | Iterable[str | Path] = "runs") -> pd.DataFrame:
             "latency_mean": s.latency.mean if s else None,
             "latency_p50": s.latency.p50 if s else None,
             "latency_p90": s.latency.p90 if s else None,
+            "failed_calls": s.latency_failed.n if s else None,
+            "failed_latency_mean": s.latency_failed.mean if s else None,
             "visual_tokens": s.tokens.visual if s else None,
             "throughput": s.throughput if s else None,
+            "answered_throughput": s.answered_throughput if s else None,
             "path": str(run.dir),
         }
         metrics = s.metrics if s else {}
@@ -93,10 +96,20 @@ def runs_df(paths: str | Path | Iterable[str | Path] = "runs") -> pd.DataFrame:
                     "value": mv.mean if mv else None,
                     "ci_low": mv.ci_low if mv else None,
                     "ci_high": mv.ci_high if mv else None,
+                    "ci_method": mv.method if mv else None,
                 }
             )
         if not metrics:
-            rows.append({**base, "metric": None, "value": None, "ci_low": None, "ci_high": None})
+            rows.append(
+                {
+                    **base,
+                    "metric": None,
+                    "value": None,
+                    "ci_low": None,
+                    "ci_high": None,
+                    "ci_method": None,
+                }
+            )
     return pd.DataFrame(rows)
 
 
@@ -122,6 +135,9 @@ def samples_df(paths: str | Path | Iterable[str | Path] = "runs") -> pd.DataFram
                 "prediction": r.prediction,
                 "extracted": r.extracted,
                 "error": r.error,
+                "error_kind": r.error_kind,
+                "question": r.question,
+                "session": r.session,
                 "latency": o.timing.latency,
                 "input_tokens": o.usage.input_tokens,
                 "visual_tokens": o.usage.visual_tokens,

@@ -46,15 +46,25 @@ def _fmt(value: float | None, digits: int = 3) -> str:
     return "-" if value is None else f"{value:.{digits}f}"
 
 
+def _ci(mv: Any) -> str:
+    return f"[{_fmt(mv.ci_low)}, {_fmt(mv.ci_high)}]"
+
+
+def _latency(stats: Any) -> str:
+    if not stats.n:
+        return "-"
+    return f"{_fmt(stats.mean)}/{_fmt(stats.p50)}/{_fmt(stats.p90)} s (n={stats.n})"
+
+
 def print_summary(summary: Any, console: Console = out) -> None:
     """Render a ``RunSummary`` as rich tables."""
     s = summary
     title = f"{s.spec.task} x {s.spec.model}  [dim]{s.run_id}[/dim]"
     table = Table(title=title, title_justify="left")
-    for col in ("metric", "value", "95% CI", "n"):
+    for col in ("metric", "value", "95% CI", "interval", "n"):
         table.add_column(col, justify="right" if col != "metric" else "left")
     for name, mv in s.metrics.items():
-        table.add_row(name, _fmt(mv.mean), f"[{_fmt(mv.ci_low)}, {_fmt(mv.ci_high)}]", str(mv.n))
+        table.add_row(name, _fmt(mv.mean), _ci(mv), mv.method, str(mv.n))
     console.print(table)
     for label, groups in (("category", s.by_category), ("MRR", s.by_mrr)):
         if not groups:
@@ -65,28 +75,40 @@ def print_summary(summary: Any, console: Console = out) -> None:
         for name in names:
             t.add_column(name, justify="right")
             t.add_column("95% CI", justify="right")
-        t.add_column("n", justify="right")
+            t.add_column("n", justify="right")
         for key, metrics in groups.items():
             cells = []
             for name in names:
                 mv = metrics.get(name)
-                cells += [
-                    _fmt(mv.mean if mv else None),
-                    f"[{_fmt(mv.ci_low)}, {_fmt(mv.ci_high)}]" if mv else "-",
-                ]
-            n = max((mv.n for mv in metrics.values()), default=0)
-            t.add_row(key, *cells, str(n))
+                cells += [_fmt(mv.mean), _ci(mv), str(mv.n)] if mv else ["-", "-", "0"]
+            t.add_row(key, *cells)
         console.print(t)
-    lat, tok = s.latency, s.tokens
+    tok = s.tokens
     est = " (estimated)" if tok.estimated else ""
     console.print(
         f"n={s.n}/{s.n_total}  errors={s.n_errors}  complete={'yes' if s.complete else 'no'}  "
-        f"latency mean/p50/p90={_fmt(lat.mean)}/{_fmt(lat.p50)}/{_fmt(lat.p90)} s  "
-        f"throughput={_fmt(s.throughput, 2)} samples/s  "
-        f"tokens in/visual/out={tok.input:.0f}/{tok.visual:.0f}/{tok.output:.0f}{est}"
+        f"throughput={_fmt(s.throughput, 2)} samples/s "
+        f"({_fmt(s.answered_throughput, 2)} answered/s)  "
+        f"tokens in/visual/out={tok.input:.0f}/{tok.visual:.0f}/{tok.output:.0f}{est}",
+        soft_wrap=True,
     )
+    console.print(
+        f"latency mean/p50/p90: answered {_latency(s.latency)}  "
+        f"failed {_latency(s.latency_failed)}",
+        soft_wrap=True,
+    )
+    files = s.spec.data_files
+    if files:
+        shown = ", ".join(files[:4]) + (f" and {len(files) - 4} more" if len(files) > 4 else "")
+        console.print(f"data: {shown}", soft_wrap=True, highlight=False)
+    if len(s.code_revisions) > 1:
+        console.print(
+            f"[yellow]results come from {len(s.code_revisions)} code revisions:[/yellow] "
+            f"{', '.join(s.code_revisions)}",
+            soft_wrap=True,
+        )
     for message, count in list(s.errors.items())[:5]:
-        console.print(f"[red]error x{count}[/red]: {message}")
+        console.print(f"[red]error x{count}[/red]: {message}", soft_wrap=True, highlight=False)
 
 
 def _progress_bar() -> tuple[Progress, Any, Any]:

@@ -15,8 +15,13 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-SCHEMA_VERSION = 1
-"""Version of the on-disk layout of ``spec.json``, ``samples.jsonl`` and ``summary.json``."""
+SCHEMA_VERSION = 2
+"""Version of the on-disk layout of ``spec.json``, ``samples.jsonl`` and ``summary.json``.
+
+2 made sample results self-contained (question, choices, prompt, image references, box), split
+latency into answered and failed calls, named each interval's method and recorded every session.
+Files of version 1 still read: the new fields have defaults.
+"""
 
 
 def utcnow() -> datetime:
@@ -278,8 +283,30 @@ class ModelOutput(_Record):
     """Backend-specific facts worth keeping (e.g. the option an OCR reader matched)."""
 
 
+class ImageRef(_Record):
+    """A sample's image by reference and content hash, never its pixels."""
+
+    path: str | None = None
+    """Local file the image was read from; ``None`` when it came as bytes from a dataset row."""
+    digest: str | None = None
+    """BLAKE2b-128 of the encoded bytes (the same hash that keys the response cache)."""
+    width: int | None = None
+    """Width of the decoded image in pixels (``None`` when it could not be decoded)."""
+    height: int | None = None
+    """Height of the decoded image in pixels."""
+
+
+ErrorKind = Literal["model", "timeout", "image", "data", "scorer"]
+"""Where a sample failed: the model call, the call's time limit, decoding an image, mapping the
+dataset row, or the scorer."""
+
+
 class SampleResult(_Record):
-    """One scored (or failed) sample; one line of ``samples.jsonl``."""
+    """One scored (or failed) sample; one line of ``samples.jsonl``.
+
+    A result is self-contained: with the question, options, prompt, image references and box it
+    can be shown, compared, re-scored or screened from the run directory alone.
+    """
 
     schema_version: int = SCHEMA_VERSION
     sample_id: str
@@ -290,6 +317,18 @@ class SampleResult(_Record):
     """Copied from the sample for breakdowns."""
     targets: list[str] = Field(default_factory=list)
     """Copied from the sample so a run can be re-scored or inspected alone."""
+    question: str | None = None
+    """The sample's question, before the prompt template."""
+    choices: list[str] | None = None
+    """The option texts of a multiple-choice item (letters A, B, ... in order)."""
+    prompt: str | None = None
+    """The text the model was sent (the card's template applied)."""
+    images: list[ImageRef] = Field(default_factory=list)
+    """The sample's images by path and content hash."""
+    bbox: list[float] | None = None
+    """Box ``[x0, y0, x1, y1]`` of the detail asked about, in original image pixels."""
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    """The sample's kept columns (JSON values; anything else stored as its ``str``)."""
     prediction: str = ""
     """The model's raw answer text."""
     extracted: str | None = None
@@ -299,7 +338,11 @@ class SampleResult(_Record):
     output: ModelOutput
     """The full model output, timing and usage included."""
     error: str | None = None
-    """Why this sample has no score (model call, image decoding or data error)."""
+    """Why this sample has no score (model call, image decoding, data or scorer error)."""
+    error_kind: ErrorKind | None = None
+    """Which stage failed, when ``error`` is set."""
+    session: int | None = None
+    """Index into ``RunSpec.sessions`` of the invocation that recorded this result."""
     started_at: datetime
     """When work on the sample started."""
     finished_at: datetime
@@ -312,6 +355,23 @@ class SampleResult(_Record):
 
 
 # --------------------------------------------------------------------------- runs
+
+
+class Session(_Record):
+    """One invocation that worked on a run (the first one created it; resumes add more)."""
+
+    started_at: datetime = Field(default_factory=utcnow)
+    """When the invocation started."""
+    finished_at: datetime | None = None
+    """When it ended; ``None`` when it was killed before it could say so."""
+    package_version: str = ""
+    """ps3-eval version of the invocation."""
+    code_revision: str | None = None
+    """Git revision of the checkout it ran from (``+dirty`` when modified), if any."""
+    model_fingerprint: str = ""
+    """Fingerprint of the live backend (name, version, arguments)."""
+    n_recorded: int = 0
+    """Results it recorded, errors included (counted again from ``samples.jsonl`` on resume)."""
 
 
 class RunSpec(_Record):
@@ -330,6 +390,8 @@ class RunSpec(_Record):
     """The ``--data`` override, if any."""
     data_fingerprint: str | None = None
     """Identity of the rows that were loaded (changes when the data files change)."""
+    data_files: list[str] = Field(default_factory=list)
+    """The data files read for the card's split (local copies), for the record."""
     task_args: dict[str, Any] = Field(default_factory=dict)
     """Arguments passed to the task's loader."""
     model: str
@@ -337,7 +399,8 @@ class RunSpec(_Record):
     model_args: dict[str, Any] = Field(default_factory=dict)
     """Validated backend arguments."""
     model_fingerprint: str
-    """Backend identity that keys the response cache."""
+    """Identity of the backend's code and arguments (name, version, arguments); part of the run
+    identity, and the key of the response cache."""
     limit: int | None = None
     """Only the first ``limit`` samples."""
     seed: int = 0
@@ -345,14 +408,16 @@ class RunSpec(_Record):
     generation: GenerationConfig = Field(default_factory=GenerationConfig)
     """Decoding settings."""
     package_version: str = ""
-    """ps3-eval version that created the run."""
+    """ps3-eval version that created the run (later invocations are in ``sessions``)."""
     code_revision: str | None = None
-    """Git revision of the checkout, when run from one."""
+    """Git revision of the checkout that created the run (later invocations are in ``sessions``)."""
     created_at: datetime = Field(default_factory=utcnow)
     """When the run directory was created."""
+    sessions: list[Session] = Field(default_factory=list)
+    """Every invocation that worked on the run, in order; results name theirs by index."""
 
     def identity(self) -> str:
-        """Hash of the fields that decide results (not timing, versions or dates)."""
+        """Hash of the fields that decide results (not timing, versions, dates or sessions)."""
         keys = {
             "task",
             "task_version",
@@ -362,6 +427,7 @@ class RunSpec(_Record):
             "task_args",
             "model",
             "model_args",
+            "model_fingerprint",
             "limit",
             "seed",
             "generation",
@@ -370,13 +436,21 @@ class RunSpec(_Record):
         return hashlib.sha256(blob.encode()).hexdigest()[:10]
 
 
+IntervalMethod = Literal["wilson", "bootstrap", "none"]
+"""How an interval was computed: Wilson score (metrics whose values are all 0 or 1), percentile
+bootstrap (other metrics), or none (a single value)."""
+
+
 class MetricValue(_Record):
-    """A mean with its 95% bootstrap confidence interval."""
+    """A mean with its 95% confidence interval and the number of samples behind it."""
 
     mean: float
     ci_low: float
     ci_high: float
     n: int
+    """Samples behind the mean."""
+    method: IntervalMethod = "bootstrap"
+    """How the interval was computed."""
 
 
 class LatencyStats(_Record):
@@ -385,7 +459,9 @@ class LatencyStats(_Record):
     mean: float | None = None
     p50: float | None = None
     p90: float | None = None
+    max: float | None = None
     n: int = 0
+    """Calls behind the statistics."""
 
 
 class TokenStats(_Record):
@@ -419,11 +495,19 @@ class RunSummary(_Record):
     by_mrr: dict[str, dict[str, MetricValue]] = Field(default_factory=dict)
     """MRR bucket -> metric -> value."""
     latency: LatencyStats = Field(default_factory=LatencyStats)
+    """Calls that returned an answer (scored, or answered but failed by the scorer)."""
+    latency_failed: LatencyStats = Field(default_factory=LatencyStats)
+    """Calls that failed or timed out, timed until they failed (a timeout counts its limit)."""
     tokens: TokenStats = Field(default_factory=TokenStats)
     wall_time_s: float = 0.0
     """Wall-clock seconds of the last session that ran samples."""
     throughput: float | None = None
-    """Samples per second over that session's wall-clock time."""
+    """Samples recorded per second in that session, failures included."""
+    answered_throughput: float | None = None
+    """Samples scored per second in that session."""
+    code_revisions: list[str] = Field(default_factory=list)
+    """Distinct code revisions of the sessions whose results are in the run (more than one means
+    the results come from different code)."""
     errors: dict[str, int] = Field(default_factory=dict)
     """Error message (first line, truncated) -> count."""
     finished_at: datetime = Field(default_factory=utcnow)

@@ -31,6 +31,51 @@ def test_extract_choice(text: str, expected: str | None) -> None:
     assert extract_choice(text, CHOICES) == expected
 
 
+TEN = [f"option {i}" for i in range(10)]  # MMMU-Pro style: letters A..J, so "I" is a letter
+
+
+@pytest.mark.parametrize(
+    ("text", "choices", "expected"),
+    [
+        # The article "a" / "A" is not option A.
+        ("The answer is a plate reading 4B7", CHOICES, "C"),
+        ("The answer is A plate reading 4B7", CHOICES, "C"),
+        ("The answer is a red car", CHOICES, None),
+        ("Answer: a sign that says 4B7", CHOICES, "C"),
+        ("A car is parked next to the sign", CHOICES, None),
+        ("There is a 4B7 plate", CHOICES, "C"),
+        # ...but a letter the text uses as a letter is.
+        ("The answer is A", CHOICES, "A"),
+        ("The answer is A.", CHOICES, "A"),
+        ("The answer is a.", CHOICES, "A"),
+        ("the answer is b", CHOICES, "B"),
+        ("The answer is: (b)", CHOICES, "B"),
+        ("Answer: **C**", CHOICES, "C"),
+        ("The final answer is D", CHOICES, "D"),
+        ("The correct option is c.", CHOICES, "C"),
+        ("Option B is right", CHOICES, "B"),
+        ("b) 478", CHOICES, "B"),
+        ("Answer: D because A is wrong", CHOICES, "D"),
+        # The pronoun "I" is not option I (ten options).
+        ("I think the answer is D", TEN, "D"),
+        ("I think B", TEN, "B"),
+        ("Answer: I don't know", TEN, None),
+        ("I. option 8", TEN, "I"),
+        ("The answer is I.", TEN, "I"),
+        # Negated and hedged letters pick nothing.
+        ("It's not A", CHOICES, None),
+        ("Not A. It is B", CHOICES, "B"),
+        ("The answer is A or B", CHOICES, None),
+        ("answer is A, B", CHOICES, None),
+        ("The answer is B/C", CHOICES, None),
+    ],
+)
+def test_extract_never_takes_a_word_for_a_letter(
+    text: str, choices: list[str], expected: str | None
+) -> None:
+    assert extract_choice(text, choices) == expected
+
+
 def test_extract_prefers_longest_option_text() -> None:
     choices = ["2L", "MILK 2L", "MILK 3L", "3L"]
     assert extract_choice("the carton says MILK 2L", choices) == "B"

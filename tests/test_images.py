@@ -89,3 +89,63 @@ def test_limit_returns_to_pillow_default(monkeypatch: pytest.MonkeyPatch) -> Non
         decode(ImageSource(data=data))
     monkeypatch.delenv(MAX_PIXELS_ENV)
     assert decode(ImageSource(data=data))[0].size == (400, 400)
+
+
+def _grey(img: Image.Image, xy: tuple[int, int]) -> int:
+    r, g, b = img.getpixel(xy)
+    assert r == g == b
+    return int(r)
+
+
+@pytest.mark.parametrize(
+    ("dtype", "fmt", "value", "grey"),
+    [
+        (np.uint16, "PNG", 1000, 4),  # 16-bit PNG opens as "I;16"
+        (np.uint16, "TIFF", 32768, 128),
+        (np.int32, "TIFF", 1000, 4),  # 32-bit integer TIFF opens as "I"
+        (np.float32, "TIFF", 0.5, 128),  # float TIFF opens as "F", 0..1
+    ],
+)
+def test_deep_images_map_one_value_to_one_grey(
+    dtype: type, fmt: str, value: float, grey: int
+) -> None:
+    # The same stored value must give the same grey whatever else is in the image: scaling by
+    # each image's own maximum made a dim image look bright.
+    dim = np.array([[0, value], [value, value]], dtype=dtype)
+    bright = np.array([[0, value], [value, 65535 if dtype != np.float32 else 1.0]], dtype=dtype)
+    greys = []
+    for arr in (dim, bright):
+        img, _ = decode(ImageSource(data=_encode(Image.fromarray(arr), fmt)))
+        assert img.mode == "RGB"
+        greys.append(_grey(img, (1, 0)))
+    assert greys == [grey, grey]
+
+
+def test_decoding_leaves_pillows_global_limit_alone(monkeypatch: pytest.MonkeyPatch) -> None:
+    before = Image.MAX_IMAGE_PIXELS
+    monkeypatch.setenv(MAX_PIXELS_ENV, "10000")
+    with pytest.raises(DataError, match="decompression-bomb"):
+        decode(ImageSource(data=_encode(Image.new("L", (150, 100)), "PNG")))
+    assert Image.MAX_IMAGE_PIXELS == before  # other code in the process keeps Pillow's guard
+
+
+def test_bomb_check_holds_in_every_decode_thread(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Images between the limit and twice the limit only make Pillow warn; the check must stop
+    # them in every thread at once (warnings.catch_warnings is process-wide and raced).
+    from concurrent.futures import ThreadPoolExecutor
+
+    monkeypatch.setenv(MAX_PIXELS_ENV, "10000")
+    bomb = _encode(Image.new("L", (150, 100)), "PNG")  # 15,000 pixels
+    fine = _encode(Image.new("L", (90, 100)), "PNG")  # 9,000 pixels
+
+    def one(i: int) -> str:
+        try:
+            decode(ImageSource(data=bomb if i % 2 else fine))
+        except DataError:
+            return "refused" if i % 2 else "wrong"
+        return "decoded" if i % 2 == 0 else "wrong"
+
+    with ThreadPoolExecutor(8) as pool:
+        outcomes = list(pool.map(one, range(800)))
+    assert outcomes.count("wrong") == 0
+    assert outcomes.count("refused") == 400 and outcomes.count("decoded") == 400

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-import ps3_eval.runner as runner_mod
+import ps3_eval.runner.pipeline as runner_mod
 from ps3_eval import evaluate, load_run
 from ps3_eval.models import Backend, register_model
 from ps3_eval.records import ModelOutput, Request, RunSummary
@@ -288,3 +288,27 @@ def test_changed_data_never_resumes_an_old_run(tmp_path: Path) -> None:
 
     with pytest.raises(UsageError, match="data of task 'toy' changed"):
         evaluate("x", "x", resume=out / sa.run_id)
+
+
+def test_results_are_self_contained(toy_card: Path, tmp_path: Path) -> None:
+    # Reports, comparisons and MRR studies read a run directory alone, without the task's data.
+    out = tmp_path / "runs"
+    broken = toy_card.parent / "images" / "5.png"
+    broken.write_bytes(b"not a png")
+    s = evaluate(str(toy_card), "scripted", output_dir=out)
+    for path in toy_card.parent.rglob("*.jsonl"):
+        path.unlink()  # the dataset is gone; the run directory must still tell the whole story
+    results = {r.sample_id: r for r in load_run(out / s.run_id).results}
+    r = results["q001"]
+    assert r.question == "Which colour is square 1?"
+    assert r.choices == ["red", "green", "blue", "grey"]
+    assert r.prompt is not None and "B. green" in r.prompt and r.question in r.prompt
+    assert r.targets == ["B"] and r.category == "ui" and r.mrr == "2K"
+    (ref,) = r.images
+    assert ref.path == str(toy_card.parent / "images" / "1.png")
+    assert (ref.width, ref.height) == (64, 48) and ref.digest and len(ref.digest) == 32
+    bad = results["q005"]
+    assert bad.error_kind == "image" and bad.images[0].path == str(broken)
+    assert bad.question == "Which colour is square 5?"
+    stored = json.loads((out / s.run_id / "samples.jsonl").read_text().splitlines()[0])
+    assert "data" not in json.dumps(stored["images"])  # by reference, never pixels

@@ -180,3 +180,104 @@ def test_registered_cards_are_valid() -> None:
     cards = list_tasks()
     names = [c.name for c in cards]
     assert len(names) == len(set(names))
+
+
+def _snapshot(root: Path) -> Path:
+    """A hub snapshot as `snapshot_download` writes it: sharded parquet files per split."""
+    (root / "data").mkdir(parents=True)
+    full = _hf_dataset(root, n=12)
+    full.select(range(0, 4)).to_parquet(str(root / "data" / "train-00000-of-00001.parquet"))
+    full.select(range(4, 6)).to_parquet(str(root / "data" / "validation-00000-of-00001.parquet"))
+    full.select(range(6, 9)).to_parquet(str(root / "data" / "test-00000-of-00002.parquet"))
+    full.select(range(9, 12)).to_parquet(str(root / "data" / "test-00001-of-00002.parquet"))
+    (root / "README.md").write_text("---\nlicense: mit\n---\n")
+    return root
+
+
+@pytest.mark.parametrize(
+    ("split", "ids"),
+    [("test", [str(i) for i in range(6, 12)]), ("validation", ["4", "5"])],
+)
+def test_data_folder_with_several_splits_reads_the_cards_split(
+    tmp_path: Path, split: str, ids: list[str]
+) -> None:
+    snap = _snapshot(tmp_path / "snap")
+    card = tmp_path / "hf.yaml"
+    card.write_text(CARD_TEMPLATE.replace("split: test", f"split: {split}"))
+    task = load_task(str(card), data=str(snap))
+    assert [s.id for s in _samples(task)] == ids
+    expected = sorted(str(p.relative_to(snap)) for p in snap.glob(f"data/{split}-*.parquet"))
+    assert task.data_files == expected
+
+
+def test_data_folder_without_the_cards_split_names_the_splits_it_has(tmp_path: Path) -> None:
+    snap = _snapshot(tmp_path / "snap")
+    card = tmp_path / "hf.yaml"
+    card.write_text(CARD_TEMPLATE.replace("split: test", "split: testmini"))
+    expected = "has the splits test, train, validation but not 'testmini'"
+    with pytest.raises(UsageError, match=expected):
+        len(load_task(str(card), data=str(snap)))
+
+
+def test_data_folder_of_one_config_among_several(tmp_path: Path) -> None:
+    # Multi-config snapshots keep one folder per config (DocVQA/, InfographicVQA/).
+    _snapshot(tmp_path / "snap" / "Other")
+    _snapshot(tmp_path / "snap" / "Wanted")
+    (tmp_path / "snap" / "Other" / "data" / "test-00000-of-00002.parquet").write_bytes(b"junk")
+    card = tmp_path / "hf.yaml"
+    card.write_text(CARD_TEMPLATE.replace("split: test", "config: Wanted\n  split: test"))
+    task = load_task(str(card), data=str(tmp_path / "snap"))
+    assert len(_samples(task)) == 6
+    assert all(f.startswith("Wanted/data/test-") for f in task.data_files)
+
+
+def test_run_records_the_files_it_read(tmp_path: Path) -> None:
+    from ps3_eval import evaluate
+
+    snap = _snapshot(tmp_path / "snap")
+    card = tmp_path / "hf.yaml"
+    card.write_text(CARD_TEMPLATE)
+    s = evaluate(str(card), "scripted", data=str(snap), output_dir=tmp_path / "runs")
+    assert s.n == 6
+    assert s.spec.data_files == [
+        "data/test-00000-of-00002.parquet",
+        "data/test-00001-of-00002.parquet",
+    ]
+
+
+def test_loader_returning_images_gets_one_fingerprint(tmp_path: Path) -> None:
+    # A PIL image's repr holds its memory address; the fingerprint must follow the pixels.
+    (tmp_path / "hooks.py").write_text(
+        "from PIL import Image\n"
+        "def rows(shade=0):\n"
+        "    return [{'id': f'r{i}', 'image': Image.new('RGB', (16, 16), (shade, i, 0)),\n"
+        "             'question': 'q', 'answer': 'x'} for i in range(3)]\n"
+    )
+    (tmp_path / "pix.yaml").write_text(
+        "name: pix\nsource:\n  loader: hooks.py:rows\n"
+        "fields: {id: id, image: image, question: question, answer: answer}\n"
+        "prompt: '{question}'\nscorer: exact_match\n"
+    )
+    card = str(tmp_path / "pix.yaml")
+    first = load_task(card).data_fingerprint
+    assert load_task(card).data_fingerprint == first
+    assert load_task(card, args={"shade": 9}).data_fingerprint != first
+
+    from ps3_eval import evaluate
+
+    a = evaluate(card, "scripted", output_dir=tmp_path / "runs")
+    b = evaluate(card, "scripted", output_dir=tmp_path / "runs")
+    assert a.run_id == b.run_id and len(list((tmp_path / "runs").iterdir())) == 1
+
+
+def test_editing_a_scorer_hook_starts_a_new_run(tmp_path: Path) -> None:
+    card = write_mc_dataset(tmp_path / "d", n=4)
+    hooks = tmp_path / "d" / "hooks.py"
+    hooks.write_text(
+        "from ps3_eval.scoring import Score\n"
+        "def score(p, s):\n    return Score({'accuracy': 1.0}, p)\n"
+    )
+    card.write_text(card.read_text() + "scorer: hooks.py:score\n")
+    before = load_task(str(card)).card_digest
+    hooks.write_text(hooks.read_text().replace("1.0", "0.0"))
+    assert load_task(str(card)).card_digest != before

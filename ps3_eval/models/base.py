@@ -2,15 +2,58 @@
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import hashlib
 import json
-from typing import Any, ClassVar, Literal, Protocol, runtime_checkable
+from collections.abc import Callable
+from typing import Any, ClassVar, Literal, Protocol, TypeVar, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict
 
 from ps3_eval.records import ModelOutput, Request
 
+T = TypeVar("T")
+
 ModelKind = Literal["embedded", "local", "served", "api", "test-double", "plugin"]
+
+
+def code_digest(sources: list[str]) -> str:
+    """Hash of Python sources by what they do: comments, docstrings and layout do not count.
+
+    Used to pin a backend's behaviour-defining code to its ``version``.
+    """
+    import ast
+
+    h = hashlib.sha256()
+    for source in sources:
+        tree = ast.parse(source)
+        for node in ast.walk(tree):
+            body = getattr(node, "body", None)
+            if (
+                isinstance(body, list)
+                and body
+                and isinstance(body[0], ast.Expr)
+                and isinstance(body[0].value, ast.Constant)
+                and isinstance(body[0].value.value, str)
+            ):
+                node.body = body[1:] or [ast.Pass()]  # type: ignore[attr-defined]
+        h.update(ast.unparse(tree).encode())
+    return h.hexdigest()[:16]
+
+
+def module_sources(modules: tuple[str, ...]) -> list[str]:
+    """The source text of importable modules, in order."""
+    import importlib.util
+
+    out = []
+    for name in modules:
+        spec = importlib.util.find_spec(name)
+        if spec is None or spec.origin is None:
+            raise ValueError(f"module {name} cannot be found")
+        with open(spec.origin, encoding="utf-8") as fh:
+            out.append(fh.read())
+    return out
 
 
 class ModelArgs(BaseModel):
@@ -46,7 +89,11 @@ class Backend:
     description: ClassVar[str] = ""
     Args: ClassVar[type[ModelArgs]] = ModelArgs
     version: ClassVar[str] = "1"
-    """Bump when the backend's behaviour changes, so cached answers are not replayed."""
+    """Bump when the backend's behaviour changes: it is part of the fingerprint, so runs and cached
+    answers of the old code are never resumed or replayed."""
+    code_modules: ClassVar[tuple[str, ...]] = ()
+    """Modules whose code decides the answers. For built-in backends a test pins a hash of them
+    together with ``version``, so changing that code without a bump fails."""
     max_concurrency: ClassVar[int | None] = None
     """Cap on concurrent ``generate`` calls (CPU-bound backends); ``None`` for no cap."""
 
@@ -64,6 +111,24 @@ class Backend:
             sort_keys=True,
         )
         return f"{self.name}-{hashlib.sha256(blob.encode()).hexdigest()[:16]}"
+
+    async def in_thread(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run blocking work (a CPU model) in a thread, keeping the call's slot until it ends.
+
+        A thread cannot be interrupted. When the call is cancelled (the runner's ``--timeout``),
+        this waits for the thread to finish before the cancellation goes on, so the next call
+        never runs beside a stale one: ``max_concurrency`` holds and later latencies stay honest.
+        Backends that compute in threads should use this rather than ``asyncio.to_thread``.
+        """
+        loop = asyncio.get_running_loop()
+        future = loop.run_in_executor(None, functools.partial(fn, *args))
+        try:
+            return await asyncio.shield(future)
+        except asyncio.CancelledError:
+            await asyncio.wait({future})
+            if not future.cancelled():
+                future.exception()  # retrieved, so asyncio does not log it as lost
+            raise
 
     async def aclose(self) -> None:
         """Release clients, sessions or model memory."""

@@ -7,7 +7,6 @@ supports. When no option is supported it gives no answer rather than a guess.
 
 from __future__ import annotations
 
-import asyncio
 import string
 import threading
 from typing import Any, ClassVar, Literal
@@ -66,6 +65,7 @@ class OcrReader(Backend):
     Args = OcrReaderArgs
     args: OcrReaderArgs
     version = "1"
+    code_modules = ("ps3_eval.models.ocr_reader", "ps3_eval.models.ocr_engine")
     # One image at a time: each call already uses every core through ONNX Runtime.
     max_concurrency: ClassVar[int | None] = 1
 
@@ -156,4 +156,4 @@ class OcrReader(Backend):
 
     async def generate(self, request: Request) -> ModelOutput:
         """Read the request's image in a worker thread and pick an option."""
-        return await asyncio.to_thread(self._read, request)
+        return await self.in_thread(self._read, request)

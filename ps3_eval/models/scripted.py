@@ -62,6 +62,7 @@ class ScriptedModel(Backend):
     description = "test double: set answers, latency and failures (not a model)"
     Args = ScriptedArgs
     args: ScriptedArgs
+    code_modules = ("ps3_eval.models.scripted",)
 
     def __init__(self, args: ModelArgs) -> None:
         super().__init__(args)

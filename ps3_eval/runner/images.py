@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import io
 import os
-import warnings
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -17,20 +17,39 @@ from ps3_eval.records import ImageSource
 MAX_PIXELS_ENV = "PS3_EVAL_MAX_IMAGE_PIXELS"
 """Raise Pillow's decompression-bomb limit (pixels) for trusted data; ``0`` disables the guard."""
 
-
 _PILLOW_DEFAULT_LIMIT = Image.MAX_IMAGE_PIXELS
+_LIFT_LOCK = threading.Lock()
 
 
-def _configure_limit() -> None:
+def pixel_limit() -> int | None:
+    """The largest image (in pixels) the toolkit decodes; ``None`` when the check is off.
+
+    Read from ``PS3_EVAL_MAX_IMAGE_PIXELS`` (default: Pillow's own limit when this module loaded).
+    """
     value = os.environ.get(MAX_PIXELS_ENV)
     if value is None:
-        Image.MAX_IMAGE_PIXELS = _PILLOW_DEFAULT_LIMIT
-        return
+        return _PILLOW_DEFAULT_LIMIT
     try:
         limit = int(value)
     except ValueError:
         raise DataError(f"{MAX_PIXELS_ENV}={value!r} is not a whole number of pixels.") from None
-    Image.MAX_IMAGE_PIXELS = limit if limit > 0 else None
+    return limit if limit > 0 else None
+
+
+def _lift_pillow_limit(limit: int | None) -> None:
+    """Let Pillow open images up to ``limit`` so that the toolkit's own check decides.
+
+    The toolkit checks every image's size itself, so it never toggles Pillow's process-wide
+    setting per decode (that raced between decode threads). It only raises it, once, when the user
+    asked for a larger limit than Pillow's, and never lowers it under other code in the process.
+    """
+    current = Image.MAX_IMAGE_PIXELS
+    if current is None or (limit is not None and limit <= current):
+        return
+    with _LIFT_LOCK:
+        current = Image.MAX_IMAGE_PIXELS
+        if current is not None and (limit is None or limit > current):
+            Image.MAX_IMAGE_PIXELS = limit
 
 
 def read_bytes(source: ImageSource) -> bytes:
@@ -51,9 +70,12 @@ def _to_rgb(img: Image.Image) -> Image.Image:
     mode = img.mode
     if mode == "RGB":
         return img
-    if mode in {"I;16", "I;16B", "I;16L", "I", "F"}:
+    if mode in {"I;16", "I;16B", "I;16L", "I;16N", "I", "F"}:
+        # Fixed scales by type, never by an image's own range, so one value always maps to one
+        # grey: 16-bit data (and 32-bit "I", which Pillow uses for 16-bit and integer TIFFs)
+        # spans 0..65535, floats span 0..1.
         arr = np.asarray(img, dtype=np.float64)
-        top = 65535.0 if mode.startswith("I;16") else max(float(arr.max()), 1.0)
+        top = 1.0 if mode == "F" else 65535.0
         arr = np.clip(arr / top * 255.0 + 0.5, 0, 255).astype(np.uint8)
         return Image.fromarray(arr).convert("RGB")
     if mode == "P" and "transparency" in img.info:
@@ -76,21 +98,22 @@ def decode(source: ImageSource) -> tuple[Image.Image, str]:
     Raises:
         DataError: for missing, empty, truncated or unreadable files and decompression bombs.
     """
-    _configure_limit()
+    limit = pixel_limit()
+    _lift_pillow_limit(limit)
     raw = read_bytes(source)
     name = source.describe()
     if not raw:
         raise DataError(f"image {name} is empty (0 bytes)")
     digest = hashlib.blake2b(raw, digest_size=16).hexdigest()
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            opened = Image.open(io.BytesIO(raw))
-            opened.load()
+        opened = Image.open(io.BytesIO(raw))  # reads the header only
+        width, height = opened.size
+        if limit is not None and width * height > limit:
+            raise Image.DecompressionBombError(f"{width}x{height} = {width * height} pixels")
+        opened.load()
         img: Image.Image = ImageOps.exif_transpose(opened) or opened
         return _to_rgb(img), digest
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        limit = Image.MAX_IMAGE_PIXELS
+    except Image.DecompressionBombError as exc:
         raise DataError(
             f"image {name} is larger than the decompression-bomb limit of {limit} pixels "
             f"({str(exc).split('(')[0].strip()}); if the data is trusted, set "

@@ -96,8 +96,10 @@ class RunStore:
         """Write ``summary.json``."""
         write_json_atomic(self.dir / SUMMARY, summary)
 
-    def prepare(self) -> dict[str, SampleResult]:
+    def prepare(self) -> tuple[dict[str, SampleResult], list[SampleResult]]:
         """Load finished results and compact the file so each sample ends up on one line.
+
+        Returns the scored results by id and the error records that are retried now.
 
         Error records and damaged lines move out of ``samples.jsonl`` (errors are kept in
         ``errors.jsonl`` as history) so the retried samples do not appear twice. The rewrite goes
@@ -122,7 +124,7 @@ class RunStore:
                 len(errors),
                 damaged,
             )
-        return good
+        return good, errors
 
     def append(self, result: SampleResult) -> None:
         """Append one result and flush it to the OS before returning."""

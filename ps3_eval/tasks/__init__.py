@@ -50,10 +50,11 @@ class Task:
     ) -> None:
         self.card: TaskCard = card_file.card
         self.card_path = card_file.path
-        self.card_digest = card_file.digest
         self.data = data
         self.args = {**self.card.source.args, **(args or {})}
         base = self.card_path.parent if self.card_path else None
+        self.card_digest = _digest_with_hooks(card_file.digest, self.card, base)
+        """The card file's hash, extended by the ``file.py`` hooks it names (loader, scorer)."""
         self.scorer: Scorer = get_scorer(self.card.scorer, base)
         self._rows: Any = None
 
@@ -83,6 +84,11 @@ class Task:
     def data_fingerprint(self) -> str:
         """Identity of the task's data, so changed data never resumes an old run."""
         return str(self._open().fingerprint)
+
+    @property
+    def data_files(self) -> list[str]:
+        """The local data files read for the card's split (empty for hub ids and loaders)."""
+        return list(self._open().files)
 
     def samples(self, limit: int | None = None) -> Iterator[Sample | BrokenSample]:
         """Stream samples in dataset order; unmappable rows come out as ``BrokenSample``."""
@@ -180,6 +186,29 @@ class Task:
     def score(self, prediction: str, sample: Sample) -> Score:
         """Score a prediction with the card's scorer."""
         return self.scorer(prediction, sample)
+
+
+def _digest_with_hooks(card_digest: str, card: TaskCard, base: Path | None) -> str:
+    """Fold the code of the card's ``file.py:function`` hooks into its digest.
+
+    A custom scorer or loader decides results as much as the card does, so editing one starts a
+    new run. (Hooks in installed modules change with the package version instead.)
+    """
+    import hashlib
+
+    h = hashlib.sha256(card_digest.encode())
+    read = False
+    for ref in (card.source.loader, card.scorer):
+        target = (ref or "").rpartition(":")[0]
+        path = Path(target)
+        if not target.endswith(".py"):
+            continue
+        if not path.is_absolute() and base is not None:
+            path = base / path
+        if path.is_file():
+            h.update(path.read_bytes())
+            read = True
+    return h.hexdigest()[:16] if read else card_digest
 
 
 def _choices(row: dict[str, Any], spec: str | list[str] | None, need: Any) -> list[str] | None:

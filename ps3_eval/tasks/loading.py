@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
-import json
 import logging
+import pickle
+import re
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -21,28 +23,71 @@ log = logging.getLogger(__name__)
 _BUILDERS = {".parquet": "parquet", ".jsonl": "json", ".json": "json", ".csv": "csv"}
 
 
+_ADDRESS = re.compile(r" at 0x[0-9a-fA-F]+")
+
+
+def _feed(h: Any, value: Any) -> None:
+    """Hash a row value by content (never by ``repr``, which can hold a memory address)."""
+    if value is None or isinstance(value, bool | int | float | str):
+        h.update(f"{type(value).__name__}:{value!r};".encode())
+    elif isinstance(value, bytes | bytearray | memoryview):
+        h.update(b"bytes:%d:" % len(value))
+        h.update(value)
+    elif isinstance(value, dict):
+        h.update(b"{")
+        for key in sorted(value, key=str):
+            _feed(h, str(key))
+            _feed(h, value[key])
+        h.update(b"}")
+    elif isinstance(value, list | tuple):
+        h.update(b"[")
+        for item in value:
+            _feed(h, item)
+        h.update(b"]")
+    elif hasattr(value, "tobytes") and hasattr(value, "mode") and hasattr(value, "size"):
+        h.update(f"image:{value.mode}:{value.size};".encode())  # a PIL image: its pixels
+        h.update(value.tobytes())
+    elif hasattr(value, "tobytes") and hasattr(value, "dtype"):
+        h.update(f"array:{value.dtype}:{getattr(value, 'shape', '')};".encode())
+        h.update(value.tobytes())
+    else:
+        try:
+            h.update(pickle.dumps(value, protocol=4))
+        except Exception:  # unpicklable: its text without memory addresses
+            h.update(_ADDRESS.sub("", repr(value)).encode())
+
+
+def content_fingerprint(rows: Sequence[Any]) -> str:
+    """Hash of rows by their content: the same rows give the same hash in every process."""
+    h = hashlib.blake2b(digest_size=16)
+    for row in rows:
+        _feed(h, row)
+    return h.hexdigest()
+
+
 class Rows:
     """A sized, re-iterable view of rows with the folder relative image paths resolve against."""
 
-    def __init__(self, data: Any, base: Path) -> None:
+    def __init__(self, data: Any, base: Path, files: Sequence[str] = ()) -> None:
         self._data = data
         self.base = base
+        self.files = list(files)
+        """The data files read, relative to ``base`` where they lie under it."""
 
     def __len__(self) -> int:
         return len(self._data)
 
-    @property
+    @functools.cached_property
     def fingerprint(self) -> str:
         """Identity of the rows.
 
         ``datasets``' own fingerprint (it follows the files' paths and modification times), or a
-        hash of the rows a custom loader returned.
+        hash of the content of the rows a custom loader returned.
         """
         fp = getattr(self._data, "_fingerprint", None)
         if isinstance(fp, str):
             return fp
-        blob = json.dumps(list(self._data), sort_keys=True, default=str)
-        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+        return content_fingerprint(self._data)
 
     def iter(self, limit: int | None = None) -> Iterator[tuple[dict[str, Any], Path]]:
         """Rows in order, at most ``limit`` of them."""
@@ -107,7 +152,50 @@ def _quiet_datasets() -> None:
     datasets.logging.set_verbosity_error()
 
 
-def _load_local(path: Path, split: str) -> tuple[Any, Path]:
+def split_files(folder: Path, split: str) -> list[Path]:
+    """The data files of ``split`` in a folder, by the Hub's naming rules.
+
+    A hub snapshot names its splits in file or folder names (``validation.jsonl``,
+    ``data/test-00000-of-00002.parquet``, ``test/part-0.parquet``); those rules are ``datasets``'
+    own. A folder whose names state no split is one split, whatever the card's split is called.
+
+    Raises:
+        UsageError: when the folder holds no data file, or names splits but not this one.
+    """
+    from datasets.data_files import DataFilesDict, get_data_patterns
+
+    supported = tuple(_BUILDERS)
+    try:
+        patterns = get_data_patterns(str(folder))
+    except Exception:  # datasets raises EmptyDatasetError (and others) for a folder without data
+        patterns = {}
+    resolved = DataFilesDict.from_patterns(patterns, base_path=str(folder)) if patterns else {}
+    by_split = {
+        str(name): sorted(Path(f) for f in files if f.lower().endswith(supported))
+        for name, files in resolved.items()
+    }
+    by_split = {name: files for name, files in by_split.items() if files}
+    if not by_split:
+        raise UsageError(
+            f"data folder {folder} holds no parquet, jsonl, json or csv file and no save_to_disk "
+            f"dataset."
+        )
+    unsplit = list(patterns) == ["train"] and next(iter(patterns.values())) == ["**"]
+    if unsplit:
+        return by_split["train"]
+    if split not in by_split:
+        raise UsageError(
+            f"data folder {folder} has the splits {', '.join(sorted(by_split))} but not '{split}' "
+            f"(the card's source.split); point --data at the right folder or fix the card."
+        )
+    return by_split[split]
+
+
+def _relative(files: Sequence[Path], base: Path) -> list[str]:
+    return [str(f.relative_to(base)) if f.is_relative_to(base) else str(f) for f in files]
+
+
+def _load_local(path: Path, split: str, config: str | None = None) -> tuple[Any, Path, list[str]]:
     import datasets
 
     _quiet_datasets()
@@ -119,23 +207,25 @@ def _load_local(path: Path, split: str) -> tuple[Any, Path]:
         or (path / "dataset_dict.json").exists()
         or (path / "state.json").exists()
     ):
-        return _pick_split(datasets.load_from_disk(str(path)), split, str(path)), path
+        return _pick_split(datasets.load_from_disk(str(path)), split, str(path)), path, []
     if path.is_dir():
-        for suffix, builder in _BUILDERS.items():
-            files = sorted(str(p) for p in path.rglob(f"*{suffix}"))
-            if files:
-                ds = datasets.load_dataset(builder, data_files=files, split="train")
-                return ds, path
-        raise UsageError(
-            f"data folder {path} holds no parquet, jsonl, json or csv file and no save_to_disk "
-            f"dataset."
+        folder = path / config if config and (path / config).is_dir() else path
+        files = split_files(folder, split)
+        # One builder per load: prefer the first format (parquet) the split has files in.
+        builder = next(
+            b for suffix, b in _BUILDERS.items() if any(f.suffix == suffix for f in files)
         )
+        chosen = [f for f in files if _BUILDERS[f.suffix.lower()] == builder]
+        ds = datasets.load_dataset(builder, data_files=[str(f) for f in chosen], split="train")
+        log.info("split %s of %s: read %s", split, path, ", ".join(_relative(chosen, path)))
+        return ds, folder, _relative(chosen, path)
     file_builder = _BUILDERS.get(path.suffix.lower())
     if file_builder is None:
         raise UsageError(
             f"data file {path} has an unknown type; use .parquet, .jsonl, .json or .csv."
         )
-    return datasets.load_dataset(file_builder, data_files=[str(path)], split="train"), path.parent
+    ds = datasets.load_dataset(file_builder, data_files=[str(path)], split="train")
+    return ds, path.parent, [path.name]
 
 
 def open_rows(
@@ -147,8 +237,9 @@ def open_rows(
 ) -> Rows:
     """Open the card's data: ``--data`` override, custom loader, local path or hub id."""
     src = card.source
+    files: list[str] = []
     if data:
-        ds, base = _load_local(Path(data).expanduser(), src.split)
+        ds, base, files = _load_local(Path(data).expanduser(), src.split, src.config)
     elif loader is not None:
         try:
             rows = loader(**args)
@@ -163,7 +254,8 @@ def open_rows(
         return Rows(rows, card_dir)
     elif src.path:
         path = Path(src.path).expanduser()
-        ds, base = _load_local(path if path.is_absolute() else card_dir / path, src.split)
+        local = path if path.is_absolute() else card_dir / path
+        ds, base, files = _load_local(local, src.split, src.config)
     else:
         import datasets
 
@@ -177,4 +269,4 @@ def open_rows(
                 f"{first_line(exc)}); pass --data PATH to a local copy."
             ) from None
         base = card_dir
-    return Rows(_undecoded(ds), base)
+    return Rows(_undecoded(ds), base, files)

@@ -1,0 +1,366 @@
+"""One session of a run: producer -> bounded queue -> N workers -> store.
+
+No single sample can stop a session: a failed image, row, model call, time limit or scorer becomes
+that sample's error record, naming the stage that failed, and the session goes on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from ps3_eval.errors import DataError
+from ps3_eval.models import Backend
+from ps3_eval.records import (
+    ErrorKind,
+    ImagePart,
+    ImageRef,
+    ModelOutput,
+    Request,
+    RunSpec,
+    Sample,
+    SampleResult,
+    Timing,
+    utcnow,
+)
+from ps3_eval.runner.cache import ResponseCache
+from ps3_eval.runner.images import decode
+from ps3_eval.runner.store import RunStore
+from ps3_eval.tasks import BrokenSample, Task
+
+
+@dataclass
+class Progress:
+    """Live counters handed to the ``on_progress`` callback after every recorded sample."""
+
+    total: int
+    """Samples the run covers (finished earlier ones included)."""
+    done: int = 0
+    """Samples recorded so far (scored or failed), earlier sessions included."""
+    errors: int = 0
+    """Failed samples in this session."""
+    metric: str | None = None
+    """Name of the running metric (the first one the scorer reports)."""
+    metric_sum: float = 0.0
+    metric_n: int = 0
+    resumed: int = 0
+    """Samples already finished when this session started."""
+    last: SampleResult | None = field(default=None, repr=False)
+
+    @property
+    def running(self) -> float | None:
+        """Mean of the running metric over scored samples (earlier sessions included)."""
+        return self.metric_sum / self.metric_n if self.metric_n else None
+
+    def add(self, result: SampleResult) -> None:
+        """Count one result."""
+        self.done += 1
+        self.last = result
+        if result.error is not None:
+            self.errors += 1
+            return
+        if self.metric is None and result.scores:
+            self.metric = next(iter(result.scores))
+        if self.metric in result.scores:
+            self.metric_sum += result.scores[self.metric]
+            self.metric_n += 1
+
+
+class SampleFailed(Exception):
+    """A stage of one sample failed; the worker records it as the sample's error."""
+
+    def __init__(self, kind: ErrorKind, message: str, output: ModelOutput | None = None) -> None:
+        super().__init__(message)
+        self.kind: ErrorKind = kind
+        self.output = output
+
+
+class CallTimedOut(Exception):
+    """The model call passed the run's time limit; ``call`` may still be winding down."""
+
+    def __init__(self, limit: float, elapsed: float, call: asyncio.Future[Any]) -> None:
+        super().__init__(f"model call timed out after {limit:g}s")
+        self.elapsed = elapsed
+        self.call = call
+
+
+def decode_all(sample: Sample) -> list[ImagePart]:
+    """Decode every image of a sample (runs in the decode pool)."""
+    parts = []
+    for src in sample.images:
+        img, digest = decode(src)
+        parts.append(
+            ImagePart(image=img, width=img.width, height=img.height, digest=digest, source=src.path)
+        )
+    return parts
+
+
+def _plain(value: Any) -> Any:
+    """A JSON value for a kept column (anything else as its ``str``)."""
+    return json.loads(json.dumps(value, default=str))
+
+
+def _describe(message: str, kind: ErrorKind, backend: str) -> str:
+    text = message.strip()
+    if text:
+        return text
+    return f"{backend} returned an error without a message" if kind == "model" else kind
+
+
+class Pipeline:
+    """Runs the samples of one session and appends a result for each."""
+
+    def __init__(
+        self,
+        task: Task,
+        model: Backend,
+        store: RunStore,
+        spec: RunSpec,
+        *,
+        session: int,
+        concurrency: int,
+        prefetch: int,
+        decode_workers: int,
+        timeout: float | None,
+        cache: ResponseCache | None,
+        progress: Progress,
+        on_progress: Callable[[Progress], None] | None,
+        rescore: dict[str, SampleResult] | None = None,
+    ) -> None:
+        self.task, self.model, self.store, self.spec = task, model, store, spec
+        self.session = session
+        cap = model.max_concurrency or concurrency
+        self.concurrency = max(1, min(concurrency, cap))
+        self.prefetch = max(1, prefetch)
+        self.decode_workers = decode_workers
+        self.timeout = timeout
+        self.cache = cache
+        self.progress = progress
+        self.on_progress = on_progress
+        # The live backend keys the cache, never a fingerprint read back from an old spec.
+        self.fingerprint = model.fingerprint()
+        self.oracle = model.kind == "test-double"
+        self.rescore = rescore or {}
+        self.n_new = 0
+        self.n_new_scored = 0
+
+    def _record(self, result: SampleResult) -> None:
+        # Results are not kept in memory: the summary re-reads samples.jsonl once at the end, so
+        # memory and per-sample cost stay flat however large the run.
+        self.store.append(result)
+        self.n_new += 1
+        self.n_new_scored += result.error is None
+        self.progress.add(result)
+        if self.on_progress is not None:
+            self.on_progress(self.progress)
+
+    # -- stages -----------------------------------------------------------------------------
+
+    def _request(self, sample: Sample, images: list[ImagePart]) -> Request:
+        try:
+            request = self.task.build_request(sample, images, self.spec.generation)
+        except DataError as exc:
+            raise SampleFailed("data", str(exc)) from None
+        if self.oracle:
+            request.oracle = sample.targets
+        return request
+
+    async def _generate(self, request: Request) -> ModelOutput:
+        """Call the model under the run's time limit; the model's own errors pass through."""
+        call = asyncio.ensure_future(self.model.generate(request))
+        start = time.perf_counter()
+        # asyncio.wait (not wait_for) tells the run's limit apart from a TimeoutError the backend
+        # raises itself, and does not cancel the call before the caller has recorded the timeout.
+        try:
+            done, _ = await asyncio.wait({call}, timeout=self.timeout)
+        except asyncio.CancelledError:  # the session is stopping: stop the call with it
+            call.cancel()
+            await asyncio.wait({call})
+            raise
+        if not done:
+            assert self.timeout is not None
+            call.cancel()
+            raise CallTimedOut(self.timeout, time.perf_counter() - start, call)
+        try:
+            output = call.result()
+        except asyncio.CancelledError:
+            raise SampleFailed("model", f"{self.model.name} cancelled the call") from None
+        except Exception as exc:  # the model boundary: any failure is this sample's record
+            failed = ModelOutput(timing=Timing(latency=time.perf_counter() - start))
+            raise SampleFailed("model", f"{type(exc).__name__}: {exc}", failed) from None
+        if not output.timing.latency:
+            output.timing.latency = time.perf_counter() - start
+        if output.error is not None:
+            output.error = _describe(output.error, "model", self.model.name)
+            raise SampleFailed("model", output.error, output)
+        return output
+
+    async def _answer(self, sample: Sample, images: list[ImagePart]) -> ModelOutput:
+        request = self._request(sample, images)
+        if self.cache is not None:
+            hit = self.cache.get(self.fingerprint, request)
+            if hit is not None:
+                return hit
+        output = await self._generate(request)
+        if not output.image_sizes:
+            output.image_sizes = [(p.width, p.height) for p in images]
+        sel = output.selection
+        if sel is not None and sel.recall is None and sample.bbox is not None:
+            sel.recall = sel.recall_of(sample.bbox)
+        if self.cache is not None:
+            self.cache.put(self.fingerprint, request, output)
+        return output
+
+    # -- records ----------------------------------------------------------------------------
+
+    def _result(
+        self,
+        sample: Sample | BrokenSample,
+        started: datetime,
+        images: list[ImagePart] | None,
+        *,
+        output: ModelOutput | None = None,
+        failure: SampleFailed | None = None,
+    ) -> SampleResult:
+        out = output or (failure.output if failure else None) or ModelOutput()
+        base: dict[str, Any] = dict(
+            sample_id=sample.id, output=out, session=self.session, started_at=started
+        )
+        if isinstance(sample, Sample):
+            refs = (
+                [
+                    ImageRef(path=p.source, digest=p.digest, width=p.width, height=p.height)
+                    for p in images
+                ]
+                if images is not None
+                else [ImageRef(path=src.path) for src in sample.images]
+            )
+            base.update(
+                category=sample.category,
+                mrr=sample.mrr,
+                targets=sample.targets,
+                question=sample.question,
+                choices=sample.choices,
+                images=refs,
+                bbox=sample.bbox,
+                metadata={k: _plain(v) for k, v in sample.metadata.items()},
+            )
+            try:
+                base["prompt"] = self.task.prompt_text(sample)
+            except DataError:
+                pass  # the record's error already says so
+        if failure is not None:
+            if out.error is None:
+                out.error = str(failure)
+            return SampleResult(
+                **base, error=str(failure), error_kind=failure.kind, finished_at=utcnow()
+            )
+        assert isinstance(sample, Sample)
+        try:
+            score = self.task.score(out.text, sample)
+        except Exception as exc:  # a scorer bug is this sample's error, never the run's end
+            message = f"scorer '{self.task.card.scorer}' failed: {type(exc).__name__}: {exc}"
+            return SampleResult(
+                **base,
+                prediction=out.text,
+                error=message.strip(),
+                error_kind="scorer",
+                finished_at=utcnow(),
+            )
+        return SampleResult(
+            **base,
+            prediction=out.text,
+            extracted=score.extracted,
+            scores=score.values,
+            finished_at=utcnow(),
+        )
+
+    async def _one(self, sample: Sample, images_future: asyncio.Future[Any]) -> None:
+        started = utcnow()
+        previous = self.rescore.get(sample.id)
+        if previous is not None:
+            # Answered before, only the scorer failed: score the stored answer, do not call again.
+            result = self._result(sample, started, None, output=previous.output)
+            result.images = previous.images or result.images
+            self._record(result)
+            return
+        try:
+            images: list[ImagePart] = await images_future
+        except Exception as exc:  # decoding failed: that sample's error, the run goes on
+            failure = SampleFailed("image", f"image: {exc}")
+            self._record(self._result(sample, started, None, failure=failure))
+            return
+        try:
+            output = await self._answer(sample, images)
+        except SampleFailed as exc:
+            self._record(self._result(sample, started, images, failure=exc))
+            return
+        except CallTimedOut as exc:
+            failed = ModelOutput(timing=Timing(latency=exc.elapsed))
+            timed_out = SampleFailed("timeout", str(exc), failed)
+            self._record(self._result(sample, started, images, failure=timed_out))
+            # Keep this worker's slot until the call has really ended (see Backend.in_thread).
+            await asyncio.wait({exc.call})
+            if not exc.call.cancelled():
+                exc.call.exception()
+            return
+        finally:
+            for part in images:
+                part.image = None  # free decoded pixels before scoring and writing
+        self._record(self._result(sample, started, images, output=output))
+
+    async def _work(self, queue: asyncio.Queue[Any]) -> None:
+        while True:
+            item = await queue.get()
+            if item is None:
+                return
+            sample, images_future = item
+            if isinstance(sample, BrokenSample):
+                failure = SampleFailed("data", sample.error)
+                self._record(self._result(sample, utcnow(), None, failure=failure))
+                continue
+            await self._one(sample, images_future)
+
+    async def _samples(
+        self, todo: Iterator[Sample | BrokenSample]
+    ) -> AsyncIterator[Sample | BrokenSample]:
+        loop = asyncio.get_running_loop()
+        # Reading rows (Arrow -> Python) can be slow for big rows, so it runs off the loop; in
+        # chunks, because one thread hop per row starves a wave of fast workers.
+        chunk = max(8, self.concurrency)
+        while True:
+            batch = await loop.run_in_executor(None, lambda: list(itertools.islice(todo, chunk)))
+            if not batch:
+                return
+            for item in batch:
+                yield item
+
+    async def run(self, todo: Iterator[Sample | BrokenSample]) -> None:
+        """Run every sample of ``todo``; returns when all are recorded."""
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue[Any] = asyncio.Queue(maxsize=self.prefetch)
+        workers = [asyncio.create_task(self._work(queue)) for _ in range(self.concurrency)]
+        pool = ThreadPoolExecutor(self.decode_workers, thread_name_prefix="ps3-eval-decode")
+        try:
+            async for sample in self._samples(todo):
+                if isinstance(sample, Sample) and sample.images and sample.id not in self.rescore:
+                    fut: asyncio.Future[Any] = loop.run_in_executor(pool, decode_all, sample)
+                else:
+                    fut = loop.create_future()
+                    fut.set_result([])
+                await queue.put((sample, fut))
+            for _ in workers:
+                await queue.put(None)
+            await asyncio.gather(*workers)
+        finally:
+            for w in workers:
+                w.cancel()
+            await asyncio.gather(*workers, return_exceptions=True)
+            pool.shutdown(wait=False, cancel_futures=True)
