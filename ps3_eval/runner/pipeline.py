@@ -172,26 +172,32 @@ class Pipeline:
             request.oracle = sample.targets
         return request
 
-    async def _generate(self, request: Request) -> ModelOutput:
-        """Call the model under the run's time limit; the model's own errors pass through."""
+    async def _within_limit(self, request: Request, limit: float) -> ModelOutput:
         call = asyncio.ensure_future(self.model.generate(request))
         start = time.perf_counter()
         # asyncio.wait (not wait_for) tells the run's limit apart from a TimeoutError the backend
         # raises itself, and does not cancel the call before the caller has recorded the timeout.
         try:
-            done, _ = await asyncio.wait({call}, timeout=self.timeout)
+            done, _ = await asyncio.wait({call}, timeout=limit)
         except asyncio.CancelledError:  # the session is stopping: stop the call with it
             call.cancel()
             await asyncio.wait({call})
             raise
         if not done:
-            assert self.timeout is not None
             call.cancel()
-            raise CallTimedOut(self.timeout, time.perf_counter() - start, call)
+            raise CallTimedOut(limit, time.perf_counter() - start, call)
+        return call.result()
+
+    async def _generate(self, request: Request) -> ModelOutput:
+        """Call the model under the run's time limit; the model's own errors pass through."""
+        start = time.perf_counter()
         try:
-            output = call.result()
-        except asyncio.CancelledError:
-            raise SampleFailed("model", f"{self.model.name} cancelled the call") from None
+            if self.timeout is None:
+                output = await self.model.generate(request)
+            else:
+                output = await self._within_limit(request, self.timeout)
+        except CallTimedOut:
+            raise
         except Exception as exc:  # the model boundary: any failure is this sample's record
             failed = ModelOutput(timing=Timing(latency=time.perf_counter() - start))
             raise SampleFailed("model", f"{type(exc).__name__}: {exc}", failed) from None
