@@ -10,18 +10,10 @@ from typing import Annotated, Any
 import typer
 from rich import box
 from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TaskID,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
 from rich.table import Table
 
 from ps3_eval.errors import Ps3EvalError, UsageError
+from ps3_eval.progress import progress_view
 
 app = typer.Typer(
     name="ps3-eval",
@@ -111,30 +103,6 @@ def print_summary(summary: Any, console: Console = out) -> None:
         console.print(f"[red]error x{count}[/red]: {message}", soft_wrap=True, highlight=False)
 
 
-def _progress_bar() -> tuple[Progress, Any, Any]:
-    bar = Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.fields[stats]}"),
-        TimeElapsedColumn(),
-        TextColumn("ETA"),
-        TimeRemainingColumn(),
-        console=err,
-        transient=False,
-    )
-    state: dict[str, TaskID] = {}
-
-    def on_start(p: Any, description: str) -> None:
-        state["id"] = bar.add_task(description[:40], total=p.total, completed=p.done, stats="")
-
-    def on_progress(p: Any) -> None:
-        acc = "" if p.running is None else f"{p.metric}={p.running:.3f} "
-        bar.update(state["id"], completed=p.done, stats=f"{acc}errors={p.errors}")
-
-    return bar, on_start, on_progress
-
-
 @app.command("run")
 def run_cmd(
     task: Annotated[str, typer.Option("--task", "-t", help="Task name or card file path.")] = "",
@@ -175,13 +143,11 @@ def run_cmd(
             "and `ps3-eval models`."
         )
     run_dir: list[Path] = []
-    bar, on_start, on_progress = _progress_bar()
+    view = progress_view(err, quiet)
 
     def started(p: Any, d: Path) -> None:
         run_dir.append(d)
-        if not quiet:
-            bar.start()
-            on_start(p, d.name)
+        view.start(d.name, p)
 
     try:
         summary = evaluate(
@@ -198,12 +164,11 @@ def run_cmd(
             resume=resume,
             cache=cache_file.expanduser() if cache else None,
             max_tokens=max_tokens,
-            on_progress=None if quiet else on_progress,
+            on_progress=view.update,
             on_start=started,
         )
     except KeyboardInterrupt:
-        if bar.live.is_started:
-            bar.stop()
+        view.stop()
         where = run_dir[0] if run_dir else "the run directory"
         err.print(
             f"\nInterrupted; every finished sample is saved. Resume with:\n"
@@ -213,8 +178,7 @@ def run_cmd(
         )
         raise typer.Exit(130) from None
     finally:
-        if bar.live.is_started:
-            bar.stop()
+        view.stop()
     if as_json:
         out.print_json(summary.model_dump_json())
     else:
@@ -297,26 +261,24 @@ def demo_cmd(
 
     if n <= 0:
         raise UsageError(f"--n must be a positive number of items, got {n}.")
-    bar, on_start, on_progress = _progress_bar()
-    if not quiet:
-        bar.start()
+    view = progress_view(err, quiet)
     try:
         result = run_demo(
             n=n,
             seed=seed,
             output_dir=output_dir,
             report_dir=report_dir,
-            on_start=None if quiet else (lambda label, p, d: on_start(p, label)),
-            on_progress=None if quiet else (lambda label, p: on_progress(p)),
+            on_start=lambda label, p, d: view.start(label, p),
+            on_progress=lambda label, p: view.update(p),
         )
     except KeyboardInterrupt:
+        view.stop()
         err.print("\nInterrupted; finished samples are saved. Run the same command to resume.")
         raise typer.Exit(130) from None
     finally:
-        if bar.live.is_started:
-            bar.stop()
+        view.stop()
     table = Table(
-        title="demo: probe4k x ocr-reader (accuracy; 1K/2K/4K = designed MRR bucket)",
+        title="demo: probe4k x ocr-reader (accuracy; 1K/2K/4K = designed MRR bucket, with n)",
         title_justify="left",
         box=box.SIMPLE_HEAD,
     )
@@ -327,7 +289,10 @@ def demo_cmd(
             r.label,
             _fmt(r.value, 2),
             f"{_fmt(r.ci_low, 2)}-{_fmt(r.ci_high, 2)}",
-            *(_fmt(r.by_mrr.get(b), 2) for b in ("1K", "2K", "4K")),
+            *(
+                f"{_fmt(r.by_mrr.get(b), 2)} ({r.by_mrr_n.get(b, 0)})" if b in r.by_mrr else "-"
+                for b in ("1K", "2K", "4K")
+            ),
             f"{r.visual_tokens:.0f}",
             _fmt(r.latency, 2),
             _fmt(r.recall, 2),

@@ -15,10 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from ps3_eval.analysis import load_run
-from ps3_eval.records import RunSummary, Sample
+from ps3_eval.records import RunSummary
 from ps3_eval.report import ConfigRow, config_rows, render_html
 from ps3_eval.runner import Progress, evaluate
-from ps3_eval.tasks import load_task
 
 DEMO_CONFIGS: list[tuple[str, dict[str, Any]]] = [
     ("full 756", {"resolution": 756}),
@@ -118,18 +117,12 @@ def run_demo(
         f"Visual tokens are 14x14-pixel patches processed; box recall is the share of the "
         f"answer's patches that selection kept (the paper's Table 7 recall)."
     )
-    samples = [
-        s
-        for s in load_task("probe4k", args={"n": n, "seed": seed}).samples()
-        if isinstance(s, Sample)
-    ]
     report.write_text(
         render_html(
             "ps3-eval demo: resolution and selection on probe4k",
             rows,
             facts,
             intro,
-            samples=samples,
         )
     )
     return DemoResult(report=report, rows=rows, findings=facts, summaries=summaries)

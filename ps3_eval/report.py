@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import html
 import math
+import string
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from ps3_eval.analysis import Run
-from ps3_eval.records import Sample
+from ps3_eval.records import SampleResult
 
 
 @dataclass(frozen=True)
@@ -28,8 +29,14 @@ class ConfigRow:
     visual_tokens: float
     latency: float | None
     recall: float | None
+    method: str
+    """How the interval was computed (``wilson`` or ``bootstrap``)."""
     by_mrr: dict[str, float]
     by_category: dict[str, float]
+    by_mrr_n: dict[str, int]
+    """Scored samples behind each MRR bucket's value."""
+    by_category_n: dict[str, int]
+    """Scored samples behind each category's value."""
 
 
 def config_rows(runs: Sequence[tuple[str, Run]], metric: str = "accuracy") -> list[ConfigRow]:
@@ -60,8 +67,11 @@ def config_rows(runs: Sequence[tuple[str, Run]], metric: str = "accuracy") -> li
                 visual_tokens=s.tokens.visual,
                 latency=s.latency.mean,
                 recall=sum(recalls) / len(recalls) if recalls else None,
+                method=mv.method,
                 by_mrr={k: v[metric].mean for k, v in s.by_mrr.items() if metric in v},
                 by_category={k: v[metric].mean for k, v in s.by_category.items() if metric in v},
+                by_mrr_n={k: v[metric].n for k, v in s.by_mrr.items() if metric in v},
+                by_category_n={k: v[metric].n for k, v in s.by_category.items() if metric in v},
             )
         )
     return rows
@@ -69,6 +79,10 @@ def config_rows(runs: Sequence[tuple[str, Run]], metric: str = "accuracy") -> li
 
 def _fmt(x: float | None, digits: int = 3) -> str:
     return "-" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.{digits}f}"
+
+
+def _with_n(value: float | None, n: int | None) -> str:
+    return "-" if value is None else f"{_fmt(value)} (n={n})"
 
 
 def _table(headers: list[str], rows: list[list[str]]) -> str:
@@ -112,7 +126,7 @@ def _figures(rows: list[ConfigRow]) -> list[Any]:
     )
     acc = go.Figure(go.Bar(x=labels, y=[r.value for r in rows], error_y=err))
     acc.update_layout(
-        title="Accuracy per configuration (95% bootstrap CI)",
+        title="Accuracy per configuration (95% CI)",
         yaxis=dict(title="accuracy", range=[0, 1]),
     )
     buckets = sorted({b for r in rows for b in r.by_mrr})
@@ -180,39 +194,60 @@ def _crop_data_uri(path: str, box: list[float], max_width: int = 360) -> str:
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
 
 
-def _gallery(rows: list[ConfigRow], samples: Sequence[Sample], limit: int) -> str:
-    """Per-sample table: the detail as the image has it, and what each configuration answered."""
+def _detail(result: SampleResult) -> str:
+    """The cropped detail, or a note saying why there is none (results carry images by path)."""
+    image = result.images[0] if result.images else None
+    if image is None or not image.path:
+        return "<span class='none'>image not on disk (it came as bytes from the dataset)</span>"
+    if result.bbox is None:
+        return "<span class='none'>no box to crop</span>"
+    try:
+        return f"<img src='{_crop_data_uri(image.path, result.bbox)}'>"
+    except OSError:
+        return f"<span class='none'>image {html.escape(image.path)} is no longer readable</span>"
+
+
+def _answer_cell(result: SampleResult | None, metric: str) -> str:
+    if result is None:
+        return "-"
+    if result.error:
+        return f"<span class='bad' title='{html.escape(result.error)}'>error</span>"
+    if result.extracted is None:
+        return "<span class='none'>no answer</span>"
+    ok = result.scores.get(metric, 0.0) >= 1.0
+    return f"<span class='{'ok' if ok else 'bad'}'>{html.escape(result.extracted)}</span>"
+
+
+def _gallery(rows: list[ConfigRow], limit: int) -> str:
+    """Per-sample table: the detail as the image has it, and what each configuration answered.
+
+    Built from the runs' own records, so it needs neither the task nor its data.
+    """
     answers = {r.label: {res.sample_id: res for res in r.run.results} for r in rows}
+    items: dict[str, SampleResult] = {}
+    for r in rows:
+        for res in r.run.results:
+            if res.question is not None and res.bbox is not None:
+                items.setdefault(res.sample_id, res)
     head = "".join(
         f"<th>{html.escape(h)}</th>"
         for h in ["detail (full-resolution crop)", "question", "answer", *[r.label for r in rows]]
     )
     body = []
-    for s in [s for s in samples if s.bbox and s.images and s.images[0].path][:limit]:
-        assert s.bbox is not None and s.images[0].path is not None
-        letters = "ABCDEFGH"
+    for sid in sorted(items)[:limit]:
+        s = items[sid]
         options = "<br>".join(
-            f"{letters[i]}. {html.escape(c)}" for i, c in enumerate(s.choices or [])
+            f"{html.escape(string.ascii_uppercase[i])}. {html.escape(c)}"
+            for i, c in enumerate(s.choices or [])
         )
-        cells = []
-        for r in rows:
-            res = answers[r.label].get(s.id)
-            if res is None:
-                cells.append("-")
-            elif res.error:
-                cells.append("<span class='bad'>error</span>")
-            elif res.extracted is None:
-                cells.append("<span class='none'>no answer</span>")
-            else:
-                ok = res.scores.get(r.metric, 0.0) >= 1.0
-                cells.append(f"<span class='{'ok' if ok else 'bad'}'>{res.extracted}</span>")
+        cells = "".join(
+            f"<td>{_answer_cell(answers[r.label].get(sid), r.metric)}</td>" for r in rows
+        )
         body.append(
-            f"<tr><td><img src='{_crop_data_uri(s.images[0].path, s.bbox)}'></td>"
-            f"<td class='q'>{html.escape(s.question)}<br><small>{options}</small>"
+            f"<tr><td>{_detail(s)}</td>"
+            f"<td class='q'>{html.escape(s.question or '')}<br><small>{options}</small>"
             f"<br><small>{html.escape(s.category or '')}, MRR {html.escape(s.mrr or '?')}"
-            f"</small></td><td>{html.escape(', '.join(s.targets))}</td>"
-            + "".join(f"<td>{c}</td>" for c in cells)
-            + "</tr>"
+            f"</small></td><td>{html.escape(', '.join(s.targets))}</td>{cells}</tr>"
         )
     rows_html = "".join(body)
     return (
@@ -225,12 +260,12 @@ def render_html(
     rows: list[ConfigRow],
     findings: list[str],
     intro: str = "",
-    samples: Sequence[Sample] = (),
     gallery_limit: int = 24,
 ) -> str:
-    """The report page: findings, tables and interactive figures (plotly.js inlined).
+    """The report page: findings, tables, interactive figures (plotly.js inlined) and a gallery.
 
-    Given the samples, it adds a gallery of the details each configuration read or missed.
+    Everything that comes from data or models is escaped; the gallery of the details each
+    configuration read or missed is built from the runs' records alone.
     """
     from plotly.offline import get_plotlyjs
 
@@ -239,6 +274,7 @@ def render_html(
             "configuration",
             "accuracy",
             "95% CI",
+            "interval",
             "n",
             "errors",
             "no answer",
@@ -251,6 +287,7 @@ def render_html(
                 r.label,
                 _fmt(r.value),
                 f"[{_fmt(r.ci_low)}, {_fmt(r.ci_high)}]",
+                r.method,
                 str(r.n),
                 str(r.n_errors),
                 _fmt(r.no_answer, 2),
@@ -264,22 +301,26 @@ def render_html(
     buckets = sorted({b for r in rows for b in r.by_mrr})
     mrr = _table(
         ["configuration"] + [f"MRR {b}" for b in buckets],
-        [[r.label] + [_fmt(r.by_mrr.get(b)) for b in buckets] for r in rows],
+        [[r.label] + [_with_n(r.by_mrr.get(b), r.by_mrr_n.get(b)) for b in buckets] for r in rows],
     )
     cats = sorted({c for r in rows for c in r.by_category})
     cat = _table(
         ["configuration", *cats],
-        [[r.label] + [_fmt(r.by_category.get(c)) for c in cats] for r in rows],
+        [
+            [r.label] + [_with_n(r.by_category.get(c), r.by_category_n.get(c)) for c in cats]
+            for r in rows
+        ],
     )
     figs = "".join(
         f.to_html(full_html=False, include_plotlyjs=False, default_height=420)
         for f in _figures(rows)
     )
     items = "".join(f"<li>{html.escape(f)}</li>" for f in findings)
+    shown = _gallery(rows, gallery_limit) if gallery_limit else ""
     gallery = (
         f"<h2>Samples</h2><p class='note'>Green: right, red: wrong, grey: the model gave no "
-        f"answer.</p>{_gallery(rows, samples, gallery_limit)}"
-        if samples
+        f"answer.</p>{shown}"
+        if "<tr><td>" in shown
         else ""
     )
     runs = "".join(

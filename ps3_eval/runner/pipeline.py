@@ -107,13 +107,6 @@ def _plain(value: Any) -> Any:
     return json.loads(json.dumps(value, default=str))
 
 
-def _describe(message: str, kind: ErrorKind, backend: str) -> str:
-    text = message.strip()
-    if text:
-        return text
-    return f"{backend} returned an error without a message" if kind == "model" else kind
-
-
 class Pipeline:
     """Runs the samples of one session and appends a result for each."""
 
@@ -204,7 +197,10 @@ class Pipeline:
         if not output.timing.latency:
             output.timing.latency = time.perf_counter() - start
         if output.error is not None:
-            output.error = _describe(output.error, "model", self.model.name)
+            # An empty message is still a failure; say whose.
+            output.error = (
+                output.error.strip() or f"{self.model.name} returned an error without a message"
+            )
             raise SampleFailed("model", output.error, output)
         return output
 
