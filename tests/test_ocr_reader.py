@@ -63,7 +63,7 @@ def test_selective_reading_at_3780_reads_with_fewer_patches(tmp_path: Path) -> N
         assert sel is not None and sel.mode == "top_down" and sel.total_patches == full_grid
         assert sel.selected_patches == pytest.approx(0.25 * full_grid, abs=1)
         assert r.output.usage.visual_tokens == 54 * 31 + sel.selected_patches < full_grid
-        assert set(r.output.timing.stages) == {"selection", "recognition"}
+        assert set(r.output.timing.stages) == {"selection", "detection", "recognition"}
         # The runner's recall (from the recorded mask) agrees with the engine's own measure.
         mask = sel.mask()
         assert mask is not None and int(mask.sum()) == sel.selected_patches

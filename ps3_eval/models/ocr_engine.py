@@ -24,13 +24,13 @@ The module is self-contained (no imports from the rest of ``ps3_eval``).
 from __future__ import annotations
 
 import math
-import re
 import time
-import unicodedata
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
+
+from ps3_eval.models.ocr_text import compact, match_option, text_similarity
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -247,169 +247,6 @@ def _mask_rects(mask: np.ndarray, block: int) -> list[tuple[int, int, int, int]]
     return rects
 
 
-# ---------------------------------------------------------------------------
-# Text normalisation and matching
-# ---------------------------------------------------------------------------
-
-
-def _norm(text: str) -> str:
-    """Case-folds, NFKC-normalises and collapses whitespace."""
-    text = unicodedata.normalize("NFKC", text).casefold()
-    return " ".join(text.split())
-
-
-def _compact(text: str) -> str:
-    """Keeps only letters and digits of the normalised text."""
-    return "".join(ch for ch in _norm(text) if ch.isalnum())
-
-
-def _token_pattern(option_norm: str) -> re.Pattern[str]:
-    body = r"\s*".join(re.escape(tok) for tok in option_norm.split(" "))
-    return re.compile(rf"(?<![^\W_]){body}(?![^\W_])")
-
-
-def _tokens(text: str) -> list[str]:
-    """Runs of letters/digits of the normalised text."""
-    return re.findall(r"[^\W_]+", _norm(text))
-
-
-def _levenshtein(a: str, b: str) -> int:
-    prev = list(range(len(b) + 1))
-    for i, ca in enumerate(a, start=1):
-        cur = [i] + [0] * len(b)
-        for j, cb in enumerate(b, start=1):
-            cur[j] = min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb))
-        prev = cur
-    return prev[-1]
-
-
-def _spans(tokens: list[str], max_width: int) -> list[str]:
-    """All concatenations of 1..max_width consecutive tokens."""
-    return [
-        "".join(tokens[i : i + w])
-        for i in range(len(tokens))
-        for w in range(1, min(max_width, len(tokens) - i) + 1)
-    ]
-
-
-def text_similarity(pattern: str, text: str) -> float:
-    """Fuzzy similarity of ``pattern`` to the best-matching word span of ``text``.
-
-    Both strings are split into runs of letters/digits (case-folded); the
-    pattern's runs are concatenated and compared with every concatenation of
-    consecutive runs of the text (so word boundaries are respected: ``"17B"``
-    inside ``"417B"`` costs an edit). The score is ``1 - d / max(len)`` for the
-    best span, ``d`` being the Levenshtein distance.
-
-    Args:
-        pattern: The string searched for (e.g. an answer option).
-        text: The text searched in (e.g. a recognised line).
-
-    Returns:
-        Similarity in ``[0, 1]`` (0 if either string has no letters/digits).
-    """
-    p = "".join(_tokens(pattern))
-    if not p:
-        return 0.0
-    best = 0.0
-    for span in _spans(_tokens(text), len(_tokens(pattern)) + 2):
-        best = max(best, 1.0 - _levenshtein(p, span) / max(len(p), len(span)))
-    return best
-
-
-def match_option(
-    lines: list[TextLine],
-    options: list[str],
-    *,
-    min_similarity: float = 0.75,
-    min_margin: float = 0.15,
-) -> tuple[int | None, float]:
-    """Picks the answer option best supported by the recognised text.
-
-    Matching is tiered; the first tier that yields a unique winner decides:
-
-    1. Exact token match: the normalised option (case-folded,
-       whitespace-collapsed) occurs in a line, or in all lines joined, with
-       word boundaries on both sides.
-    2. Compact match: after dropping everything but letters and digits, the
-       option equals a run of consecutive words of a line or of all lines
-       joined (``"K7Q 482"`` or ``"K7Q482"`` for ``"K7Q-482"``).
-    3. Fuzzy match: the option with the highest :func:`text_similarity` to any
-       line wins, provided the similarity is at least ``min_similarity`` and
-       beats the runner-up option by at least ``min_margin``.
-
-    In tiers 1 and 2, if several options match and one contains all others
-    (e.g. ``"MILK"`` and ``"MILK 2L"``), the longest wins; if unrelated options
-    both match (e.g. ``"47B"`` and ``"478"`` both visible), the answer is
-    ambiguous and the function abstains. It never guesses.
-
-    Args:
-        lines: Recognised text lines (only ``text`` and ``score`` are used).
-        options: Candidate answer strings.
-        min_similarity: Minimum fuzzy similarity accepted in tier 3.
-        min_margin: Minimum similarity lead over the runner-up in tier 3.
-
-    Returns:
-        ``(index, confidence)``: the index into ``options`` of the chosen
-        option, or ``None`` when no option is matched unambiguously, and a
-        confidence in ``[0, 1]`` (0 when abstaining).
-    """
-    if not options or not lines:
-        return None, 0.0
-    texts = [(_norm(ln.text), float(ln.score)) for ln in lines]
-    joined = " ".join(t for t, _ in texts)
-    min_score = min(s for _, s in texts)
-    texts.append((joined, min_score))
-    opt_norm = [_norm(o) for o in options]
-    opt_compact = [_compact(o) for o in options]
-
-    def decide(hits: dict[int, float], key: list[str]) -> tuple[int | None, float] | None:
-        if not hits:
-            return None
-        longest = max(hits, key=lambda i: len(key[i]))
-        if all(key[i] in key[longest] for i in hits):
-            return longest, hits[longest]
-        return None, 0.0
-
-    # Tier 1: exact, whitespace-normalised, token-bounded.
-    hits: dict[int, float] = {}
-    for i, opt in enumerate(opt_norm):
-        if not opt:
-            continue
-        pat = _token_pattern(opt)
-        for text, score in texts:
-            if pat.search(text):
-                hits[i] = max(hits.get(i, 0.0), score)
-    verdict = decide(hits, opt_norm)
-    if verdict is not None:
-        idx, score = verdict
-        return idx, (0.5 + 0.5 * score) if idx is not None else 0.0
-
-    # Tier 2: letters and digits only, whole word spans (punctuation/spaces
-    # inside the option may be missing or different in the OCR output).
-    hits = {}
-    for i, opt in enumerate(opt_compact):
-        if not opt:
-            continue
-        for text, score in texts:
-            if opt in _spans(_tokens(text), len(_tokens(text))):
-                hits[i] = max(hits.get(i, 0.0), score)
-    verdict = decide(hits, opt_compact)
-    if verdict is not None:
-        idx, score = verdict
-        return idx, (0.45 + 0.45 * score) if idx is not None else 0.0
-
-    # Tier 3: fuzzy, only if clearly better than the runner-up.
-    sims = [max((text_similarity(opt, t) for t, _ in texts), default=0.0) for opt in options]
-    order = sorted(range(len(options)), key=lambda i: sims[i], reverse=True)
-    best = order[0]
-    runner_up = sims[order[1]] if len(order) > 1 else 0.0
-    if sims[best] < min_similarity or sims[best] - runner_up < min_margin:
-        return None, 0.0
-    margin_factor = min(1.0, (sims[best] - runner_up) / (2 * min_margin))
-    return best, 0.8 * sims[best] * margin_factor
-
-
 def patch_recall(result: ReadResult, box: Box) -> float:
     """Fraction of a ground-truth box's patches that were selected.
 
@@ -451,6 +288,20 @@ class _Detection:
     prob: np.ndarray  # (h, w) text probability map
 
 
+@dataclass
+class _LowPass:
+    """The low-resolution view and what one pass over it found.
+
+    Its pixels, the enlarged copy the detector ran on, the detector's output, and the recognised
+    lines (in the enlarged copy's pixels).
+    """
+
+    low: np.ndarray
+    big: np.ndarray
+    det: _Detection
+    recs: list[tuple[str, float, np.ndarray]]
+
+
 class OcrEngine:
     """PP-OCRv4 detector + recogniser that reads images at a given resolution.
 
@@ -481,6 +332,7 @@ class OcrEngine:
         use_cls: bool = False,
         selection_upsample: float = 2.0,
         smooth: float = 1.5,
+        page: int = 1024,
     ) -> None:
         if tile < 64:
             raise ValueError(f"tile must be >= 64, got {tile}")
@@ -494,6 +346,7 @@ class OcrEngine:
         self.use_cls = use_cls
         self.smooth = smooth
         self.selection_upsample = selection_upsample
+        self.page = page
         self._ocr: Any = RapidOCR(
             intra_op_num_threads=threads,
             inter_op_num_threads=1,
@@ -627,6 +480,75 @@ class OcrEngine:
             scale=scale,
         )
 
+    def _low_pass(self, image: Image.Image, low_res: int, recognize: bool) -> _LowPass:
+        """One detector pass over the low-resolution view, and optionally its reading."""
+        import cv2
+
+        lw, lh, _ = reading_size(image.width, image.height, low_res)
+        low = self._to_bgr(image, lw, lh)
+        # The detector runs on an enlarged copy of the low-res image: no new information, but it
+        # makes the saliency map respond to text only a few low-res pixels tall (a stand-in for
+        # a trained selection head).
+        up = self.selection_upsample
+        big = cv2.resize(low, (round(lw * up), round(lh * up)), interpolation=cv2.INTER_CUBIC)
+        det = self._detect_single(big)
+        recs = self._recognize(big, det.quads, 0.0) if recognize and det.quads else []
+        return _LowPass(low=low, big=big, det=det, recs=recs)
+
+    def _scores(
+        self,
+        image: Image.Image,
+        resolution: int,
+        low: _LowPass,
+        mode: Mode,
+        queries: list[str] | None,
+    ) -> np.ndarray:
+        """Scores of the high-resolution patch grid from a low-resolution pass."""
+        import cv2
+
+        rw, rh, _ = reading_size(image.width, image.height, resolution)
+        rows, cols = _grid(rw, rh)
+        gw, gh = cols * PATCH_SIZE, rows * PATCH_SIZE
+
+        def pool(m: np.ndarray) -> np.ndarray:
+            """Low-res pixel map -> high-res patch grid (max over each patch)."""
+            up = cv2.resize(m, (rw, rh), interpolation=cv2.INTER_LINEAR)
+            up = cv2.copyMakeBorder(up, 0, gh - rh, 0, gw - rw, cv2.BORDER_CONSTANT, value=0)
+            return np.asarray(
+                up.reshape(rows, PATCH_SIZE, cols, PATCH_SIZE).max(axis=(1, 3)),
+                dtype=np.float32,
+            )
+
+        gray = cv2.cvtColor(low.low, cv2.COLOR_BGR2GRAY).astype(np.float32) / 255.0
+        mean = cv2.blur(gray, (5, 5))
+        contrast = np.sqrt(np.maximum(cv2.blur(gray * gray, (5, 5)) - mean * mean, 0.0))
+        scores = pool(low.det.prob) + 0.09 * np.clip(pool(contrast) / 0.5, 0.0, 1.0)
+
+        to_grid = rw / low.big.shape[1] / PATCH_SIZE
+
+        def paint(quad: np.ndarray, value: float, pad: float) -> None:
+            x0, y0, x1, y1 = _quad_bbox(quad)
+            p = pad * (y1 - y0)
+            c0 = max(0, math.floor((x0 - p) * to_grid))
+            r0 = max(0, math.floor((y0 - p) * to_grid))
+            c1 = min(cols, math.ceil((x1 + p) * to_grid))
+            r1 = min(rows, math.ceil((y1 + p) * to_grid))
+            region = scores[r0:r1, c0:c1]
+            region += value
+
+        for quad in low.det.quads:
+            paint(quad, 1.0, 0.0)
+        usable = [q for q in (queries or []) if compact(q)]
+        if mode == "top_down" and usable:
+            for text, _, quad in low.recs:
+                sim = max(text_similarity(q, text) for q in usable)
+                if sim >= 0.4:
+                    paint(quad, 3.0 * sim, 0.5)
+        # Smooth so the selection forms compact blobs (text plus its immediate
+        # context) rather than scattered patches along thin clutter edges.
+        smooth = cv2.GaussianBlur(scores, (0, 0), sigmaX=self.smooth, sigmaY=self.smooth)
+        return np.asarray(0.5 * scores + 0.5 * smooth, dtype=np.float32)
+
     def patch_scores(
         self,
         image: Image.Image,
@@ -664,62 +586,13 @@ class OcrEngine:
         Raises:
             ValueError: On an unknown ``mode``.
         """
-        import cv2
-
         if mode not in ("bottom_up", "top_down"):
             raise ValueError(f"mode must be 'bottom_up' or 'top_down', got {mode!r}")
-        rw, rh, _ = reading_size(image.width, image.height, resolution)
+        usable = mode == "top_down" and any(compact(q) for q in (queries or []))
+        low = self._low_pass(image, low_res, recognize=usable)
         lw, lh, _ = reading_size(image.width, image.height, low_res)
-        rows, cols = _grid(rw, rh)
         low_rows, low_cols = _grid(lw, lh)
-        low = self._to_bgr(image, lw, lh)
-        # The detector runs on an enlarged copy of the low-res image: no new
-        # information, but it makes the saliency map sensitive to text only a
-        # few low-res pixels tall (a stand-in for a trained selection head).
-        up = self.selection_upsample
-        big = cv2.resize(low, (round(lw * up), round(lh * up)), interpolation=cv2.INTER_CUBIC)
-        det = self._detect_single(big)
-
-        # Low-res pixel map -> high-res patch grid (max over each patch).
-        gw, gh = cols * PATCH_SIZE, rows * PATCH_SIZE
-
-        def pool(m: np.ndarray) -> np.ndarray:
-            up = cv2.resize(m, (rw, rh), interpolation=cv2.INTER_LINEAR)
-            up = cv2.copyMakeBorder(up, 0, gh - rh, 0, gw - rw, cv2.BORDER_CONSTANT, value=0)
-            return np.asarray(
-                up.reshape(rows, PATCH_SIZE, cols, PATCH_SIZE).max(axis=(1, 3)),
-                dtype=np.float32,
-            )
-
-        gray = cv2.cvtColor(low, cv2.COLOR_BGR2GRAY).astype(np.float32) / 255.0
-        mean = cv2.blur(gray, (5, 5))
-        contrast = np.sqrt(np.maximum(cv2.blur(gray * gray, (5, 5)) - mean * mean, 0.0))
-        scores = pool(det.prob) + 0.09 * np.clip(pool(contrast) / 0.5, 0.0, 1.0)
-
-        to_grid = rw / big.shape[1] / PATCH_SIZE
-
-        def paint(quad: np.ndarray, value: float, pad: float) -> None:
-            x0, y0, x1, y1 = _quad_bbox(quad)
-            p = pad * (y1 - y0)
-            c0 = max(0, math.floor((x0 - p) * to_grid))
-            r0 = max(0, math.floor((y0 - p) * to_grid))
-            c1 = min(cols, math.ceil((x1 + p) * to_grid))
-            r1 = min(rows, math.ceil((y1 + p) * to_grid))
-            region = scores[r0:r1, c0:c1]
-            region += value
-
-        for quad in det.quads:
-            paint(quad, 1.0, 0.0)
-        usable = [q for q in (queries or []) if _compact(q)]
-        if mode == "top_down" and usable and det.quads:
-            for text, _, quad in self._recognize(big, det.quads, 0.0):
-                sim = max(text_similarity(q, text) for q in usable)
-                if sim >= 0.4:
-                    paint(quad, 3.0 * sim, 0.5)
-        # Smooth so the selection forms compact blobs (text plus its immediate
-        # context) rather than scattered patches along thin clutter edges.
-        smooth = cv2.GaussianBlur(scores, (0, 0), sigmaX=self.smooth, sigmaY=self.smooth)
-        return 0.5 * scores + 0.5 * smooth, low_rows * low_cols
+        return self._scores(image, resolution, low, mode, queries), low_rows * low_cols
 
     def read_selective(
         self,
@@ -731,21 +604,29 @@ class OcrEngine:
         mode: Mode = "bottom_up",
         queries: list[str] | None = None,
         low_res: int = 756,
-        block: int = 16,
+        block: int = 8,
         merge_gap: int = 0,
         waste: float = 1.5,
+        gap: int = 16,
     ) -> ReadResult:
-        """Reads only the most relevant patches at high resolution (PS3-style).
+        """Reads the low-resolution view, and only the selected patches at high resolution.
 
-        Steps: score the 14-pixel patch grid at ``resolution`` with a
-        low-resolution pass (:meth:`patch_scores`), keep the top patches,
-        group them into rectangles (the bounding box of the selection inside
-        each ``block`` x ``block``-patch block, then neighbouring rectangles
-        merged while that wastes little area, so text lines crossing block
-        borders are read whole), crop those
-        rectangles from the high-resolution image with every unselected patch
-        blanked (filled with the region's median colour) so only selected
-        pixels are seen, and detect + recognise text in each crop.
+        This is what a PS3-style model sees: the whole image at low resolution, plus the
+        high-resolution patches its selection picked.
+
+        Steps: one low-resolution pass (the detector on the ``low_res`` image,
+        enlarged by ``selection_upsample``, and the recogniser on its boxes)
+        both reads the low-resolution view and scores the 14-pixel patch grid
+        at ``resolution`` (:meth:`patch_scores`); the top patches are kept and
+        grouped into rectangles (the bounding box of the selection inside each
+        ``block`` x ``block``-patch block, neighbours merged while that wastes
+        little area); the rectangles are cut from the high-resolution image
+        with every unselected patch blanked (the region's median colour),
+        packed side by side with ``gap`` blank pixels between them into one
+        mosaic (:mod:`ps3_eval.models.ocr_mosaic`), and the detector runs once
+        over the mosaic; recognised lines are mapped back to the image.
+        Low-resolution lines inside the selected regions give way to the
+        high-resolution reading of the same place.
 
         Args:
             image: Input image.
@@ -762,64 +643,96 @@ class OcrEngine:
             merge_gap: Rectangles closer than this many patches may merge.
             waste: Rectangles merge only if their joint bounding box is at most
                 ``waste`` times the sum of their areas.
+            gap: Blank pixels between regions on the mosaic.
 
         Returns:
             The reading; ``patches`` = low-resolution patches + selected
-            high-resolution patches; ``stages`` has ``"selection"`` and
-            ``"recognition"``.
+            high-resolution patches; ``stages`` has ``"selection"`` (the
+            low-resolution pass), ``"detection"`` and ``"recognition"``.
 
         Raises:
             ValueError: If not exactly one of ``select`` / ``max_patches`` is
                 given, or if either is out of range.
         """
+        from ps3_eval.models import ocr_mosaic
+
         if (select is None) == (max_patches is None):
             raise ValueError("give exactly one of select= or max_patches=")
         if select is not None and not 0.0 < select <= 1.0:
             raise ValueError(f"select must be in (0, 1], got {select}")
         if max_patches is not None and max_patches < 1:
             raise ValueError(f"max_patches must be >= 1, got {max_patches}")
+        if mode not in ("bottom_up", "top_down"):
+            raise ValueError(f"mode must be 'bottom_up' or 'top_down', got {mode!r}")
 
         t0 = time.perf_counter()
         rw, rh, scale = reading_size(image.width, image.height, resolution)
-        scores, low_patches = self.patch_scores(
-            image, resolution, mode=mode, queries=queries, low_res=low_res
-        )
+        low = self._low_pass(image, low_res, recognize=True)
+        scores = self._scores(image, resolution, low, mode, queries)
+        lw, lh, _ = reading_size(image.width, image.height, low_res)
+        low_rows, low_cols = _grid(lw, lh)
         rows, cols = scores.shape
         n = rows * cols
         k = math.ceil(select * n) if select is not None else int(max_patches or 0)
         k = min(n, max(1, k))
-        flat = scores.ravel()
-        chosen = np.argsort(-flat, kind="stable")[:k]
+        chosen = np.argsort(-scores.ravel(), kind="stable")[:k]
         mask = np.zeros(n, dtype=bool)
         mask[chosen] = True
         mask = mask.reshape(rows, cols)
-
-        rects = _mask_rects(mask, block)
-        rects = sorted(_merge_rects(rects, merge_gap, waste))
+        rects = sorted(_merge_rects(_mask_rects(mask, block), merge_gap, waste))
         t1 = time.perf_counter()
 
         high = self._to_bgr(image, rw, rh)
-        lines: list[TextLine] = []
-        regions: list[Box] = []
+        regions: list[tuple[int, int, int, int]] = []
         for r0, c0, r1, c1 in rects:
-            y0, x0 = r0 * PATCH_SIZE, c0 * PATCH_SIZE
-            y1, x1 = min(rh, r1 * PATCH_SIZE), min(rw, c1 * PATCH_SIZE)
-            crop = high[y0:y1, x0:x1].copy()
+            x0, y0 = c0 * PATCH_SIZE, r0 * PATCH_SIZE
+            x1, y1 = min(rw, c1 * PATCH_SIZE), min(rh, r1 * PATCH_SIZE)
+            regions.append((x0, y0, x1, y1))
             sub = mask[r0:r1, c0:c1]
-            if not sub.all():
+            if not sub.all():  # only selected pixels may be seen: blank the rest of the region
+                crop = high[y0:y1, x0:x1]
                 fill = np.median(crop.reshape(-1, 3), axis=0).astype(crop.dtype)
                 pix = np.repeat(np.repeat(sub, PATCH_SIZE, 0), PATCH_SIZE, 1)
                 crop[~pix[: y1 - y0, : x1 - x0]] = fill
-            quads = self._detect(crop)
-            lines += self._lines(self._recognize(crop, quads, self.text_score), (x0, y0), scale)
-            regions.append((x0 / scale, y0 / scale, x1 / scale, y1 / scale))
+        background = np.median(low.low.reshape(-1, 3), axis=0).astype(high.dtype)
+        recs: list[tuple[ocr_mosaic.Placement, str, float, np.ndarray]] = []
+        t_det = 0.0
+        for page in ocr_mosaic.pack(regions, self.page, gap):
+            mosaic = ocr_mosaic.compose(high, page, self.page, self.page, background)
+            t = time.perf_counter()
+            quads = self._detect_single(mosaic).quads
+            t_det += time.perf_counter() - t
+            for text, score, quad in self._recognize(mosaic, quads, self.text_score):
+                cx, cy = (float(v) for v in quad.mean(axis=0))
+                place = ocr_mosaic.owner(page, (cx, cy))
+                assert place is not None  # a quad on a page always has a nearest region
+                recs.append((place, text, score, quad))
+        del high
+        lines: list[TextLine] = []
+        for place, text, score, quad in recs:
+            bx0, by0, bx1, by1 = _quad_bbox(place.to_source(quad))
+            box = (bx0 / scale, by0 / scale, bx1 / scale, by1 / scale)
+            lines.append(TextLine(text=text, score=score, box=box))
+        seen = [(x0 / scale, y0 / scale, x1 / scale, y1 / scale) for x0, y0, x1, y1 in regions]
+        big_scale = low.big.shape[1] / image.width
+        for line in self._lines(
+            [r for r in low.recs if r[1] >= self.text_score], (0, 0), big_scale
+        ):
+            covered = sum(_intersection(line.box, region) for region in seen)
+            if covered < 0.5 * max(_area(line.box), 1e-6):
+                lines.append(line)
         t2 = time.perf_counter()
         return ReadResult(
             lines=_sort_lines(lines),
-            patches=low_patches + k,
-            stages={"selection": t1 - t0, "recognition": t2 - t1, "total": t2 - t0},
+            patches=low_rows * low_cols + k,
+            stages={
+                "selection": t1 - t0,
+                "detection": t_det,
+                "recognition": t2 - t1 - t_det,
+                "total": t2 - t0,
+            },
             selected_mask=mask,
             grid_shape=(rows, cols),
             scale=scale,
-            regions=regions,
+            regions=seen,
         )

@@ -64,8 +64,13 @@ class OcrReader(Backend):
     )
     Args = OcrReaderArgs
     args: OcrReaderArgs
-    version = "1"
-    code_modules = ("ps3_eval.models.ocr_reader", "ps3_eval.models.ocr_engine")
+    version = "2"
+    code_modules = (
+        "ps3_eval.models.ocr_reader",
+        "ps3_eval.models.ocr_engine",
+        "ps3_eval.models.ocr_mosaic",
+        "ps3_eval.models.ocr_text",
+    )
     # One image at a time: each call already uses every core through ONNX Runtime.
     max_concurrency: ClassVar[int | None] = 1
 
