@@ -2,7 +2,12 @@
 
 Under nohup, in CI or with output sent to a file, a live bar draws nothing, so a long run would be
 silent for minutes. There a ticker prints one line when a run starts, one at a steady interval
-(``PS3_EVAL_PROGRESS_INTERVAL`` seconds, default 10) and one when it ends.
+(``PS3_EVAL_PROGRESS_INTERVAL`` seconds, default 10) and one when it ends, for example (the
+label is the run directory's name, or the demo's configuration)::
+
+    full 756: started, 24 samples
+    full 756: 12/24 (50%)  0.84 s/sample  ETA 0:10  accuracy=0.917  errors=0
+    full 756: 24/24 (100%)  0.83 s/sample  ETA 0:00  accuracy=0.875  errors=0  finished in 0:20
 """
 
 from __future__ import annotations
@@ -41,16 +46,24 @@ def _clock(seconds: float) -> str:
     return f"{hours}:{rest // 60:02d}:{rest % 60:02d}" if hours else f"{rest // 60}:{rest % 60:02d}"
 
 
-def status_line(label: str, progress: Progress, elapsed: float) -> str:
-    """One plain line: counts, pace of this session, ETA, running metric, errors."""
+def status_line(label: str, progress: Progress, elapsed: float, idle: float = 0.0) -> str:
+    """One plain line: counts, pace of this session, ETA, running metric, errors.
+
+    Args:
+        label: what runs (the run directory's name, or the demo's configuration).
+        progress: the runner's live counters.
+        elapsed: seconds since this session started.
+        idle: seconds since the last sample was recorded. The pace counts only time up to then,
+            so it does not creep up while a slow sample is in work; the ETA counts down instead.
+    """
     p = progress
     pct = 100 * p.done / p.total if p.total else 100.0
     parts = [f"{label}: {p.done}/{p.total} ({pct:.0f}%)"]
     new = p.done - p.resumed
     if new > 0:
-        pace = elapsed / new
+        pace = max(0.0, elapsed - idle) / new
         parts.append(f"{pace:.2f} s/sample")
-        parts.append(f"ETA {_clock(pace * max(0, p.total - p.done))}")
+        parts.append(f"ETA {_clock(pace * max(0, p.total - p.done) - idle)}")
     else:
         parts.append(f"elapsed {_clock(elapsed)}")
     if p.running is not None:
@@ -66,9 +79,15 @@ class PlainLines:
         self.console = console
         self.interval = interval
         self._lock = threading.Lock()
+        """Guards the run's state; held only briefly, so the runner never waits on output."""
+        self._say_lock = threading.Lock()
+        """Orders output, so a ticker line never follows the run's final line."""
         self._label = ""
         self._progress: Progress | None = None
         self._started = 0.0
+        self._seen = 0
+        """Samples done at the last update; ``_recorded_at`` is when that count last rose."""
+        self._recorded_at = 0.0
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -76,25 +95,36 @@ class PlainLines:
         self.console.print(text, soft_wrap=True, highlight=False, markup=False)
         self.console.file.flush()
 
-    def _line(self) -> str | None:
-        with self._lock:
-            if self._progress is None:
-                return None
-            return status_line(self._label, self._progress, time.monotonic() - self._started)
+    def _emit(self, final: bool = False) -> None:
+        """Print the current run's line; the final one says how it ended and closes the run."""
+        with self._say_lock:
+            with self._lock:
+                p = self._progress
+                if p is None:
+                    return
+                now = time.monotonic()
+                elapsed = now - self._started
+                line = status_line(self._label, p, elapsed, now - self._recorded_at)
+                if final:
+                    self._progress = None
+                    ended = "finished in" if p.done >= p.total else "stopped after"
+                    line += f"  {ended} {_clock(elapsed)}"
+            self._say(line)
 
     def _tick(self) -> None:
         while not self._wake.wait(self.interval):
-            line = self._line()
-            if line is not None:
-                self._say(line)
+            self._emit()
 
     def start(self, label: str, progress: Progress) -> None:
         """Print the start line and make sure the ticker runs."""
-        self._finish_run()
-        with self._lock:
-            self._label, self._progress, self._started = label, progress, time.monotonic()
+        self._emit(final=True)
         resumed = f", {progress.done} already done" if progress.done else ""
-        self._say(f"{label}: started, {progress.total} samples{resumed}")
+        with self._say_lock:  # the start line comes before any ticker line of this run
+            with self._lock:
+                self._label, self._progress = label, progress
+                self._started = self._recorded_at = time.monotonic()
+                self._seen = progress.done
+            self._say(f"{label}: started, {progress.total} samples{resumed}")
         if self._thread is None:
             self._wake.clear()
             self._thread = threading.Thread(
@@ -106,17 +136,12 @@ class PlainLines:
         """Keep the latest counters for the next line."""
         with self._lock:
             self._progress = progress
-
-    def _finish_run(self) -> None:
-        line = self._line()
-        if line is not None:
-            self._say(line)
-        with self._lock:
-            self._progress = None
+            if progress.done != self._seen:
+                self._seen, self._recorded_at = progress.done, time.monotonic()
 
     def stop(self) -> None:
         """Print the last run's final line and end the ticker."""
-        self._finish_run()
+        self._emit(final=True)
         if self._thread is not None:
             self._wake.set()
             self._thread.join()
@@ -197,10 +222,27 @@ def interval_from_env() -> float:
     return value
 
 
+def _draws_live(console: Console) -> bool:
+    """Whether rich's live bar would redraw in place: stderr is an interactive terminal.
+
+    ``console.is_terminal`` alone is not enough: ``FORCE_COLOR``, set by many CI systems, makes rich
+    take a pipe for a terminal and fill the log with redraws. ``TTY_INTERACTIVE=1`` (rich's own
+    switch) still asks for the bar anywhere.
+    """
+    if not console.is_interactive:  # no terminal, TERM=dumb or TTY_INTERACTIVE=0: no redraws
+        return False
+    if os.environ.get("TTY_INTERACTIVE") == "1":
+        return True
+    try:
+        return console.file.isatty()
+    except ValueError:  # a closed stream
+        return False
+
+
 def progress_view(console: Console, quiet: bool = False) -> ProgressView:
     """The view that fits where the output goes: silent, a live bar, or plain lines."""
     if quiet:
         return Silent()
-    if console.is_terminal:
+    if _draws_live(console):
         return LiveBar(console)
     return PlainLines(console, interval_from_env())

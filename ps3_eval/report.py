@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
 import html
 import math
 import string
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from ps3_eval.analysis import Run
@@ -93,6 +95,17 @@ def _table(headers: list[str], rows: list[list[str]]) -> str:
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
+def _plotly_text(text: str) -> str:
+    """``text`` as plotly.js shows it literally.
+
+    plotly.js renders a pseudo-HTML subset in every label (``<b>``, ``<a href>``,
+    ``<span style>``, ``<br>``) and decodes ``&lt;``, ``&gt;`` and ``&amp;``, so a label is shown
+    as written only with those three characters escaped. It also means no ``<`` from data reaches
+    the figure's inline ``<script>``, whatever a plotly version does about ``</script>``.
+    """
+    return html.escape(text, quote=False)
+
+
 def _scatter(rows: list[ConfigRow], x: list[float | None], title: str, x_title: str) -> Any:
     import plotly.graph_objects as go
 
@@ -100,7 +113,7 @@ def _scatter(rows: list[ConfigRow], x: list[float | None], title: str, x_title: 
         go.Scatter(
             x=x,
             y=[r.value for r in rows],
-            text=[r.label for r in rows],
+            text=[_plotly_text(r.label) for r in rows],
             mode="markers+text",
             textposition="top center",
             marker=dict(size=12),
@@ -117,7 +130,7 @@ def _scatter(rows: list[ConfigRow], x: list[float | None], title: str, x_title: 
 def _figures(rows: list[ConfigRow]) -> list[Any]:
     import plotly.graph_objects as go
 
-    labels = [r.label for r in rows]
+    labels = [_plotly_text(r.label) for r in rows]
     err = dict(
         type="data",
         symmetric=False,
@@ -131,7 +144,10 @@ def _figures(rows: list[ConfigRow]) -> list[Any]:
     )
     buckets = sorted({b for r in rows for b in r.by_mrr})
     mrr = go.Figure(
-        [go.Bar(name=f"MRR {b}", x=labels, y=[r.by_mrr.get(b) for r in rows]) for b in buckets]
+        [
+            go.Bar(name=_plotly_text(f"MRR {b}"), x=labels, y=[r.by_mrr.get(b) for r in rows])
+            for b in buckets
+        ]
     )
     mrr.update_layout(
         barmode="group",
@@ -167,14 +183,14 @@ li{margin:.3rem 0}
 """
 
 
-def _crop_data_uri(path: str, box: list[float], max_width: int = 360) -> str:
-    """A PNG data URI of the region around ``box``, at the image's full resolution."""
+def _crop_data_uri(data: bytes, box: list[float], max_width: int = 360) -> str:
+    """A PNG data URI of the region around ``box`` of an encoded image, at its full resolution."""
     import base64
     import io
 
     from PIL import Image
 
-    with Image.open(path) as im:
+    with Image.open(io.BytesIO(data)) as im:
         x0, y0, x1, y1 = box
         margin = max(3 * (y1 - y0), 60)
         crop = im.convert("RGB").crop(
@@ -194,28 +210,48 @@ def _crop_data_uri(path: str, box: list[float], max_width: int = 360) -> str:
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
 
 
+def _note(text: str) -> str:
+    return f"<span class='none'>{html.escape(text)}</span>"
+
+
 def _detail(result: SampleResult) -> str:
     """The cropped detail, or a note saying why there is none (results carry images by path)."""
+    from PIL import Image
+
     image = result.images[0] if result.images else None
     if image is None or not image.path:
-        return "<span class='none'>image not on disk (it came as bytes from the dataset)</span>"
+        return _note("image not on disk (it came as bytes from the dataset)")
     if result.bbox is None:
-        return "<span class='none'>no box to crop</span>"
+        return _note("no box to crop")
     try:
-        return f"<img src='{_crop_data_uri(image.path, result.bbox)}'>"
+        data = Path(image.path).read_bytes()
     except OSError:
-        return f"<span class='none'>image {html.escape(image.path)} is no longer readable</span>"
+        return _note(f"image {image.path} is no longer readable")
+    # The runner's content hash (ps3_eval.runner.images.decode): a file replaced since the run
+    # would show a detail the model never saw.
+    if image.digest and hashlib.blake2b(data, digest_size=16).hexdigest() != image.digest:
+        return _note(f"image {image.path} has changed since the run")
+    try:
+        return f"<img src='{_crop_data_uri(data, result.bbox)}'>"
+    except (OSError, ValueError, Image.DecompressionBombError) as exc:
+        return _note(f"image {image.path} could not be cropped: {exc}")
 
 
 def _answer_cell(result: SampleResult | None, metric: str) -> str:
+    """What one configuration answered; the raw answer or the error message is in the tooltip."""
     if result is None:
         return "-"
     if result.error:
-        return f"<span class='bad' title='{html.escape(result.error)}'>error</span>"
+        what = f"{result.error_kind} error" if result.error_kind else "error"
+        return f"<span class='bad' title='{html.escape(result.error)}'>{html.escape(what)}</span>"
+    said = html.escape(result.prediction)
     if result.extracted is None:
-        return "<span class='none'>no answer</span>"
+        return f"<span class='none' title='{said}'>no answer</span>"
     ok = result.scores.get(metric, 0.0) >= 1.0
-    return f"<span class='{'ok' if ok else 'bad'}'>{html.escape(result.extracted)}</span>"
+    return (
+        f"<span class='{'ok' if ok else 'bad'}' title='{said}'>"
+        f"{html.escape(result.extracted)}</span>"
+    )
 
 
 def _gallery(rows: list[ConfigRow], limit: int) -> str:
@@ -237,7 +273,7 @@ def _gallery(rows: list[ConfigRow], limit: int) -> str:
     for sid in sorted(items)[:limit]:
         s = items[sid]
         options = "<br>".join(
-            f"{html.escape(string.ascii_uppercase[i])}. {html.escape(c)}"
+            f"{string.ascii_uppercase[i] if i < 26 else i + 1}. {html.escape(c)}"
             for i, c in enumerate(s.choices or [])
         )
         cells = "".join(
@@ -319,7 +355,7 @@ def render_html(
     shown = _gallery(rows, gallery_limit) if gallery_limit else ""
     gallery = (
         f"<h2>Samples</h2><p class='note'>Green: right, red: wrong, grey: the model gave no "
-        f"answer.</p>{shown}"
+        f"answer. Hover an answer for the model's raw text or the error.</p>{shown}"
         if "<tr><td>" in shown
         else ""
     )

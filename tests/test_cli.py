@@ -1,5 +1,7 @@
 import json
 import os
+import pty
+import re
 import signal
 import subprocess
 import sys
@@ -217,3 +219,88 @@ def test_installed_console_script_runs_the_same_app(toy_card: Path, tmp_path: Pa
         check=True,
     )
     assert json.loads(res.stdout)["n"] == 3
+
+
+PROGRESS_LINE = re.compile(
+    r"^toy__scripted__\w+: (\d+)/24 \(\d+%\)  \d+\.\d\d s/sample  ETA \d+:\d\d"
+    r"  accuracy=\d\.\d{3}  errors=0(  finished in \d+:\d\d)?$"
+)
+
+
+def _progress_run(card: Path, out: Path) -> list[str]:
+    """The console script on 24 samples x 0.1 s, one at a time: about 2.5 s of progress."""
+    script = Path(sys.executable).parent / "ps3-eval"
+    assert script.exists(), "install the project as the README says (pip install -e '.[dev]')"
+    return [
+        str(script),
+        "run",
+        "--task",
+        str(card),
+        "--model",
+        "scripted:latency=0.1",
+        "--concurrency",
+        "1",
+        "--output-dir",
+        str(out),
+    ]
+
+
+def _env(**extra: str) -> dict[str, str]:
+    """This environment without rich's terminal overrides, plus ``extra``."""
+    env = {k: v for k, v in os.environ.items() if k not in ("TTY_INTERACTIVE", "TTY_COMPATIBLE")}
+    env.pop("FORCE_COLOR", None)
+    return {**env, **extra}
+
+
+def test_without_a_terminal_progress_lines_arrive_while_the_run_goes_on(tmp_path: Path) -> None:
+    card = write_mc_dataset(tmp_path / "d", n=24)
+    # FORCE_COLOR, set by many CI systems, must not make rich take the pipe for a terminal.
+    env = _env(PS3_EVAL_PROGRESS_INTERVAL="0.3", FORCE_COLOR="1", TERM="xterm-256color")
+    proc = subprocess.Popen(
+        _progress_run(card, tmp_path / "runs"),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,  # not a terminal, as under nohup, in CI or with 2>log
+        text=True,
+        env=env,
+    )
+    assert proc.stderr is not None
+    arrivals = [(time.monotonic(), line.rstrip("\n")) for line in proc.stderr]
+    assert proc.wait(timeout=60) == 0
+    ended = time.monotonic()
+    lines = [text for _, text in arrivals]
+    assert re.fullmatch(r"toy__scripted__\w+: started, 24 samples", lines[0]), lines
+    progress = [(t, m) for t, text in arrivals[1:] if (m := PROGRESS_LINE.match(text))]
+    assert len(progress) == len(lines) - 1, lines  # nothing else: no bar, no escape codes
+    counts = [int(m.group(1)) for _, m in progress]
+    assert counts == sorted(counts) and counts[-1] == 24, counts
+    # The last line closes the run; the others came at the interval, well before the end.
+    closing = [m.group(2) is not None for _, m in progress]
+    assert closing == [False] * (len(progress) - 1) + [True]
+    early = {int(m.group(1)) for t, m in progress if ended - t > 0.5}
+    assert len(early) >= 3 and max(early) < 24, (early, lines)
+
+
+def test_a_terminal_keeps_the_live_bar(tmp_path: Path) -> None:
+    card = write_mc_dataset(tmp_path / "d", n=24)
+    main, child = pty.openpty()
+    proc = subprocess.Popen(
+        _progress_run(card, tmp_path / "runs"),
+        stdout=subprocess.DEVNULL,
+        stderr=child,
+        env=_env(PS3_EVAL_PROGRESS_INTERVAL="0.3", TERM="xterm-256color", COLUMNS="150"),
+    )
+    os.close(child)
+    screen = b""
+    while True:
+        try:
+            chunk = os.read(main, 65536)
+        except OSError:  # EIO: the child closed the terminal
+            break
+        if not chunk:
+            break
+        screen += chunk
+    os.close(main)
+    assert proc.wait(timeout=60) == 0
+    text = screen.decode(errors="replace")
+    assert "\x1b[?25l" in text and "24/24" in text  # rich hid the cursor and drew the bar
+    assert "started, 24 samples" not in text and "s/sample" not in text  # no plain lines
