@@ -24,7 +24,7 @@ DEMO_CONFIGS: list[tuple[str, dict[str, Any]]] = [
     ("full 1512", {"resolution": 1512}),
     ("full 3780", {"resolution": 3780}),
     ("sel 10% 3780", {"resolution": 3780, "select": 0.10}),
-    ("sel 25% 3780", {"resolution": 3780, "select": 0.25}),
+    ("sel 15% 3780", {"resolution": 3780, "select": 0.15}),
 ]
 """Label and ``ocr-reader`` arguments of each demo configuration."""
 

@@ -229,7 +229,7 @@ def test_top_down_selection_reads_code_with_few_patches(engine, frame) -> None: 
     line = next(ln for ln in res.lines if "482" in ln.text)
     assert abs(line.box[0] - box[0]) < 40 and abs(line.box[1] - box[1]) < 25
     # The low-resolution view is part of the reading: its large text is there too.
-    assert "LOADING" in res.text.upper()
+    assert "DOCK" in res.text.upper()
 
 
 def test_selection_argument_validation(engine, frame) -> None:  # type: ignore[no-untyped-def]
@@ -259,3 +259,35 @@ def test_tiled_detection_deduplicates_lines() -> None:
     for word in words:
         assert texts.count(word.replace(" ", "")) == 1, texts
     assert len(res.lines) == len(words), texts
+
+
+def _loading_dock_box() -> tuple[float, float, float, float]:
+    bb = _font(110).getbbox("LOADING DOCK")
+    return (200.0 + bb[0], 150.0 + bb[1], 200.0 + bb[2], 150.0 + bb[3])
+
+
+def test_top_down_spends_no_patches_on_text_read_at_low_resolution(engine, frame) -> None:  # type: ignore[no-untyped-def]
+    img, box = frame
+    dock = _loading_dock_box()
+    res = engine.read_selective(img, 3780, max_patches=4000, mode="top_down", queries=CODE_OPTIONS)
+    assert patch_recall(res, box) == 1.0
+    # The large heading is read with confidence at 756 px and is unlike every option: selecting
+    # it would read it again, so the budget goes elsewhere (bottom-up has no options to judge by).
+    assert patch_recall(res, dock) < 0.1
+    saliency = engine.read_selective(img, 3780, max_patches=4000, mode="bottom_up")
+    assert patch_recall(saliency, dock) > 0.5
+
+
+def test_anchor_named_by_the_question_raises_the_scores_around_it(engine, frame) -> None:  # type: ignore[no-untyped-def]
+    img, _ = frame
+    x0, y0, x1, y1 = _loading_dock_box()
+    plain, _ = engine.patch_scores(img, 3780, mode="top_down", queries=CODE_OPTIONS)
+    anchored, _ = engine.patch_scores(
+        img, 3780, mode="top_down", queries=CODE_OPTIONS, anchors=["Loading Dock"]
+    )
+    s = 3780 / 3840 / 14
+    # The band just below the heading: where "the code below 'Loading Dock'" would be.
+    below = (slice(int(y1 * s), int((y1 + (y1 - y0)) * s)), slice(int(x0 * s), int(x1 * s)))
+    assert float(anchored[below].mean()) > float(plain[below].mean()) + 1.0
+    far = (slice(120, 150), slice(200, 260))
+    assert np.allclose(anchored[far], plain[far])

@@ -205,25 +205,29 @@ def _merge_rects(
     merged = True
     while merged:
         merged = False
-        for i in range(len(out)):
-            for j in range(i + 1, len(out)):
+        i = 0
+        while i < len(out):
+            j = i + 1
+            while j < len(out):
                 (a, ca), (b, cb) = out[i], out[j]
-                if not (
+                if (
                     a[0] <= b[2] + gap
                     and b[0] <= a[2] + gap
                     and a[1] <= b[3] + gap
                     and b[1] <= a[3] + gap
                 ):
-                    continue
-                u = (min(a[0], b[0]), min(a[1], b[1]), max(a[2], b[2]), max(a[3], b[3]))
-                overlap = a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
-                if overlap or area(u) <= waste * (ca + cb):
-                    out[i] = (u, ca + cb)
-                    del out[j]
-                    merged = True
-                    break
-            if merged:
-                break
+                    u = (min(a[0], b[0]), min(a[1], b[1]), max(a[2], b[2]), max(a[3], b[3]))
+                    overlap = a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
+                    if overlap or area(u) <= waste * (ca + cb):
+                        # The grown rectangle is compared again with everything after it; a
+                        # later pass catches the ones before it.
+                        out[i] = (u, ca + cb)
+                        del out[j]
+                        merged = True
+                        j = i + 1
+                        continue
+                j += 1
+            i += 1
     return [r for r, _ in out]
 
 
@@ -245,6 +249,71 @@ def _mask_rects(mask: np.ndarray, block: int) -> list[tuple[int, int, int, int]]
                 (br + int(rr[0]), bc + int(cc[0]), br + int(rr[-1]) + 1, bc + int(cc[-1]) + 1)
             )
     return rects
+
+
+def _select_cells(scores: np.ndarray, k: int, cell: tuple[int, int]) -> np.ndarray:
+    """The ``k`` best patches of ``scores``, chosen in whole ``cell`` (rows, cols) units.
+
+    Cells are ranked by their mean score; whole cells are taken while they fit in ``k``, and the
+    last cell is filled patch by patch, so exactly ``k`` patches are selected. Selecting whole
+    cells keeps the selection in dense blocks that pack tightly for the detector.
+    """
+    rows, cols = scores.shape
+    ch, cw = cell
+    pr, pc = (-rows) % ch, (-cols) % cw
+    padded = np.pad(scores, ((0, pr), (0, pc)), constant_values=-np.inf)
+    blocks = padded.reshape((rows + pr) // ch, ch, (cols + pc) // cw, cw)
+    inside = np.isfinite(blocks)
+    means = np.where(inside, blocks, 0.0).sum(axis=(1, 3)) / np.maximum(inside.sum(axis=(1, 3)), 1)
+    order = np.argsort(-means.ravel(), kind="stable")
+    mask = np.zeros((rows + pr, cols + pc), dtype=bool)
+    left = k
+    n_cols = (cols + pc) // cw
+    for index in order:
+        if left <= 0:
+            break
+        br, bc = divmod(int(index), n_cols)
+        r0, c0 = br * ch, bc * cw
+        r1, c1 = min(rows, r0 + ch), min(cols, c0 + cw)
+        size = (r1 - r0) * (c1 - c0)
+        if size <= left:
+            mask[r0:r1, c0:c1] = True
+            left -= size
+        else:
+            sub = scores[r0:r1, c0:c1]
+            best = np.argsort(-sub.ravel(), kind="stable")[:left]
+            part = np.zeros(sub.size, dtype=bool)
+            part[best] = True
+            mask[r0:r1, c0:c1] = part.reshape(sub.shape)
+            left = 0
+    return mask[:rows, :cols]
+
+
+def _resized_region(
+    rgb: np.ndarray, box: tuple[int, int, int, int], width: int, height: int
+) -> np.ndarray:
+    """BGR pixels of ``box`` of the image resized to ``width`` x ``height`` (area interpolation).
+
+    The source is cut with a margin and resized at the whole image's scale, so the pixels match
+    a resize of the whole image up to a sub-pixel offset at the cut.
+    """
+    import cv2
+
+    src_h, src_w = rgb.shape[:2]
+    fx, fy = src_w / width, src_h / height
+    x0, y0, x1, y1 = box
+    sx0, sy0 = max(0, math.floor(x0 * fx) - 2), max(0, math.floor(y0 * fy) - 2)
+    sx1, sy1 = min(src_w, math.ceil(x1 * fx) + 2), min(src_h, math.ceil(y1 * fy) + 2)
+    ox, oy = round(sx0 / fx), round(sy0 / fy)
+    size = (max(1, round(sx1 / fx) - ox), max(1, round(sy1 / fy) - oy))
+    if (fx, fy) == (1.0, 1.0):
+        out = rgb[sy0:sy1, sx0:sx1]
+    else:
+        out = cv2.resize(rgb[sy0:sy1, sx0:sx1], size, interpolation=cv2.INTER_AREA)
+    out = out[y0 - oy : y1 - oy, x0 - ox : x1 - ox, ::-1]
+    if out.shape[:2] != (y1 - y0, x1 - x0):  # rounding at the image's far edge
+        out = cv2.resize(np.ascontiguousarray(out), (x1 - x0, y1 - y0))
+    return out
 
 
 def patch_recall(result: ReadResult, box: Box) -> float:
@@ -321,6 +390,16 @@ class OcrEngine:
             smaller text.
         smooth: Gaussian sigma, in patches, used to smooth patch scores so
             selections form compact blobs.
+        page: Side in pixels of the mosaic pages the selected regions are
+            packed onto for detection.
+        cell: ``(rows, cols)`` of patches selected together (see
+            :func:`_select_cells`); wide, short cells fit lines of text.
+        legible: Top-down only: low-resolution lines read with at least this
+            confidence and unlike every option are suppressed (their patches
+            lose ``suppress``), since reading them again adds nothing.
+        legible_far: The same for lines read with at least this confidence
+            that are far from every option (similarity below 0.2).
+        suppress: Score taken from the patches of such lines.
     """
 
     def __init__(
@@ -330,9 +409,13 @@ class OcrEngine:
         overlap: int = 256,
         text_score: float = 0.5,
         use_cls: bool = False,
-        selection_upsample: float = 2.0,
+        selection_upsample: float = 1.5,
         smooth: float = 1.5,
         page: int = 1024,
+        cell: tuple[int, int] = (4, 8),
+        legible: float = 0.9,
+        legible_far: float = 0.6,
+        suppress: float = 2.0,
     ) -> None:
         if tile < 64:
             raise ValueError(f"tile must be >= 64, got {tile}")
@@ -347,6 +430,10 @@ class OcrEngine:
         self.smooth = smooth
         self.selection_upsample = selection_upsample
         self.page = page
+        self.cell = cell
+        self.legible = legible
+        self.legible_far = legible_far
+        self.suppress = suppress
         self._ocr: Any = RapidOCR(
             intra_op_num_threads=threads,
             inter_op_num_threads=1,
@@ -364,11 +451,16 @@ class OcrEngine:
 
         h, w = bgr.shape[:2]
         ph, pw = max(32, math.ceil(h / 32) * 32), max(32, math.ceil(w / 32) * 32)
-        fill = [float(v) for v in np.median(bgr.reshape(-1, 3), axis=0)]
-        padded = cv2.copyMakeBorder(bgr, 0, ph - h, 0, pw - w, cv2.BORDER_CONSTANT, value=fill)
-        x = (padded.astype(np.float32) / 255.0 - 0.5) / 0.5
-        x = x.transpose(2, 0, 1)[None]
-        pred = self._det.infer(np.ascontiguousarray(x))[0][:, :, :h, :w]
+        padded = bgr
+        if (ph, pw) != (h, w):
+            fill = [float(v) for v in np.median(bgr[::4, ::4].reshape(-1, 3), axis=0)]
+            padded = cv2.copyMakeBorder(bgr, 0, ph - h, 0, pw - w, cv2.BORDER_CONSTANT, value=fill)
+        # (pixel / 255 - 0.5) / 0.5, written straight into the planar layout the model takes.
+        x = np.empty((1, 3, ph, pw), dtype=np.float32)
+        for c in range(3):
+            np.multiply(padded[:, :, c], 2.0 / 255.0, out=x[0, c], casting="unsafe")
+        x -= 1.0
+        pred = self._det.infer(x)[0][:, :, :h, :w]
         boxes, _ = self._det.postprocess_op(pred, (h, w))
         quads: list[np.ndarray] = []
         if len(boxes):
@@ -428,7 +520,7 @@ class OcrEngine:
     def _to_bgr(image: Image.Image, width: int, height: int) -> np.ndarray:
         import cv2
 
-        rgb = np.asarray(image.convert("RGB"))
+        rgb = np.asarray(image if image.mode == "RGB" else image.convert("RGB"))
         if (rgb.shape[1], rgb.shape[0]) != (width, height):
             rgb = cv2.resize(rgb, (width, height), interpolation=cv2.INTER_AREA)
         return np.ascontiguousarray(rgb[:, :, ::-1])
@@ -502,6 +594,7 @@ class OcrEngine:
         low: _LowPass,
         mode: Mode,
         queries: list[str] | None,
+        anchors: list[str] | None = None,
     ) -> np.ndarray:
         """Scores of the high-resolution patch grid from a low-resolution pass."""
         import cv2
@@ -539,11 +632,22 @@ class OcrEngine:
         for quad in low.det.quads:
             paint(quad, 1.0, 0.0)
         usable = [q for q in (queries or []) if compact(q)]
+        marks = [a for a in (anchors or []) if len(compact(a)) >= 3]
         if mode == "top_down" and usable:
-            for text, _, quad in low.recs:
+            for text, score, quad in low.recs:
                 sim = max(text_similarity(q, text) for q in usable)
+                near = max((text_similarity(a, text) for a in marks), default=0.0)
                 if sim >= 0.4:
                     paint(quad, 3.0 * sim, 0.5)
+                elif near >= 0.7:
+                    # The question names this text: what it asks about lies around it.
+                    paint(quad, 2.0, 2.0)
+                elif len(compact(text)) >= 3 and (
+                    score >= self.legible or (score >= self.legible_far and sim < 0.2)
+                ):
+                    # Read with confidence at low resolution and unlike every option: the high
+                    # resolution adds nothing here, so its patches go to what could not be read.
+                    paint(quad, -self.suppress, 0.0)
         # Smooth so the selection forms compact blobs (text plus its immediate
         # context) rather than scattered patches along thin clutter edges.
         smooth = cv2.GaussianBlur(scores, (0, 0), sigmaX=self.smooth, sigmaY=self.smooth)
@@ -556,6 +660,7 @@ class OcrEngine:
         *,
         mode: Mode = "bottom_up",
         queries: list[str] | None = None,
+        anchors: list[str] | None = None,
         low_res: int = 756,
     ) -> tuple[np.ndarray, int]:
         """Scores the high-resolution patch grid from a low-resolution pass.
@@ -567,15 +672,22 @@ class OcrEngine:
         Top-down additionally recognises the low-resolution boxes and adds
         ``3 * similarity`` (see :func:`text_similarity`) to the patches under
         lines resembling any of ``queries`` (similarity >= 0.4), padded by half
-        a line height; without usable queries it degrades to bottom-up. Scores
-        are finally blended 50/50 with a Gaussian-smoothed copy (sigma
-        ``smooth`` patches) so selections form compact blobs.
+        a line height; +2 around lines resembling an ``anchor`` (text the
+        question names, similarity >= 0.7), padded by two line heights; and
+        ``-suppress`` under lines read with confidence ``>= legible`` that
+        resemble no option (or ``>= legible_far`` and far from all of them),
+        so the budget goes to what the low resolution could not read. Without
+        usable queries it degrades to bottom-up. Scores are finally blended
+        50/50 with a Gaussian-smoothed copy (sigma ``smooth`` patches) so
+        selections form compact blobs.
 
         Args:
             image: Input image.
             resolution: High (reading) resolution whose grid is scored.
             mode: ``"bottom_up"`` or ``"top_down"``.
             queries: Strings to look for (top-down only), e.g. answer options.
+            anchors: Text the question names (top-down only), e.g. a quoted
+                menu entry; what is asked about lies near it.
             low_res: Long side of the cheap selection pass.
 
         Returns:
@@ -592,7 +704,8 @@ class OcrEngine:
         low = self._low_pass(image, low_res, recognize=usable)
         lw, lh, _ = reading_size(image.width, image.height, low_res)
         low_rows, low_cols = _grid(lw, lh)
-        return self._scores(image, resolution, low, mode, queries), low_rows * low_cols
+        scores = self._scores(image, resolution, low, mode, queries, anchors)
+        return scores, low_rows * low_cols
 
     def read_selective(
         self,
@@ -603,11 +716,12 @@ class OcrEngine:
         max_patches: int | None = None,
         mode: Mode = "bottom_up",
         queries: list[str] | None = None,
+        anchors: list[str] | None = None,
         low_res: int = 756,
         block: int = 8,
         merge_gap: int = 0,
-        waste: float = 1.5,
-        gap: int = 16,
+        waste: float = 1.0,
+        gap: int = 8,
     ) -> ReadResult:
         """Reads the low-resolution view, and only the selected patches at high resolution.
 
@@ -617,16 +731,18 @@ class OcrEngine:
         Steps: one low-resolution pass (the detector on the ``low_res`` image,
         enlarged by ``selection_upsample``, and the recogniser on its boxes)
         both reads the low-resolution view and scores the 14-pixel patch grid
-        at ``resolution`` (:meth:`patch_scores`); the top patches are kept and
-        grouped into rectangles (the bounding box of the selection inside each
+        at ``resolution`` (:meth:`patch_scores`); the best patches are kept in
+        whole ``cell`` units (:func:`_select_cells`) and grouped into
+        rectangles (the bounding box of the selection inside each
         ``block`` x ``block``-patch block, neighbours merged while that wastes
-        little area); the rectangles are cut from the high-resolution image
+        little area); only those rectangles are resized to the reading
+        resolution and cut out
         with every unselected patch blanked (the region's median colour),
         packed side by side with ``gap`` blank pixels between them into one
         mosaic (:mod:`ps3_eval.models.ocr_mosaic`), and the detector runs once
         over the mosaic; recognised lines are mapped back to the image.
-        Low-resolution lines inside the selected regions give way to the
-        high-resolution reading of the same place.
+        A low-resolution line gives way only to a high-resolution line read
+        at the same place.
 
         Args:
             image: Input image.
@@ -637,6 +753,7 @@ class OcrEngine:
             mode: ``"bottom_up"`` (text saliency) or ``"top_down"`` (guided by
                 ``queries``, falling back to bottom-up saliency).
             queries: Strings to look for in top-down mode (answer options).
+            anchors: Text the question names, looked for in top-down mode.
             low_res: Long side of the low-resolution selection pass.
             block: Side, in patches, of the blocks used to cut the selection
                 into rectangles (see :func:`_mask_rects`).
@@ -668,37 +785,42 @@ class OcrEngine:
         t0 = time.perf_counter()
         rw, rh, scale = reading_size(image.width, image.height, resolution)
         low = self._low_pass(image, low_res, recognize=True)
-        scores = self._scores(image, resolution, low, mode, queries)
+        scores = self._scores(image, resolution, low, mode, queries, anchors)
         lw, lh, _ = reading_size(image.width, image.height, low_res)
         low_rows, low_cols = _grid(lw, lh)
         rows, cols = scores.shape
         n = rows * cols
         k = math.ceil(select * n) if select is not None else int(max_patches or 0)
         k = min(n, max(1, k))
-        chosen = np.argsort(-scores.ravel(), kind="stable")[:k]
-        mask = np.zeros(n, dtype=bool)
-        mask[chosen] = True
-        mask = mask.reshape(rows, cols)
+        mask = _select_cells(scores, k, self.cell)
         rects = sorted(_merge_rects(_mask_rects(mask, block), merge_gap, waste))
         t1 = time.perf_counter()
 
-        high = self._to_bgr(image, rw, rh)
+        # Only the selected regions are resized to the reading resolution; the rest of this
+        # array is never written or read.
+        high = np.empty((rh, rw, 3), dtype=np.uint8)
+        rgb = np.asarray(image if image.mode == "RGB" else image.convert("RGB"))
         regions: list[tuple[int, int, int, int]] = []
         for r0, c0, r1, c1 in rects:
             x0, y0 = c0 * PATCH_SIZE, r0 * PATCH_SIZE
             x1, y1 = min(rw, c1 * PATCH_SIZE), min(rh, r1 * PATCH_SIZE)
             regions.append((x0, y0, x1, y1))
+            high[y0:y1, x0:x1] = _resized_region(rgb, (x0, y0, x1, y1), rw, rh)
             sub = mask[r0:r1, c0:c1]
             if not sub.all():  # only selected pixels may be seen: blank the rest of the region
                 crop = high[y0:y1, x0:x1]
-                fill = np.median(crop.reshape(-1, 3), axis=0).astype(crop.dtype)
+                fill = np.median(crop[::2, ::2].reshape(-1, 3), axis=0).astype(crop.dtype)
                 pix = np.repeat(np.repeat(sub, PATCH_SIZE, 0), PATCH_SIZE, 1)
                 crop[~pix[: y1 - y0, : x1 - x0]] = fill
         background = np.median(low.low.reshape(-1, 3), axis=0).astype(high.dtype)
         recs: list[tuple[ocr_mosaic.Placement, str, float, np.ndarray]] = []
         t_det = 0.0
         for page in ocr_mosaic.pack(regions, self.page, gap):
-            mosaic = ocr_mosaic.compose(high, page, self.page, self.page, background)
+            # A page is cut below its last shelf (in 128-px steps, so the detector meets few
+            # input shapes): blank rows cost as much detection as text.
+            used = max(p.dst[3] for p in page) + gap
+            height = min(self.page, math.ceil(used / 128) * 128)
+            mosaic = ocr_mosaic.compose(high, page, self.page, height, background)
             t = time.perf_counter()
             quads = self._detect_single(mosaic).quads
             t_det += time.perf_counter() - t
@@ -715,10 +837,13 @@ class OcrEngine:
             lines.append(TextLine(text=text, score=score, box=box))
         seen = [(x0 / scale, y0 / scale, x1 / scale, y1 / scale) for x0, y0, x1, y1 in regions]
         big_scale = low.big.shape[1] / image.width
+        high_boxes = [line.box for line in lines]
         for line in self._lines(
             [r for r in low.recs if r[1] >= self.text_score], (0, 0), big_scale
         ):
-            covered = sum(_intersection(line.box, region) for region in seen)
+            # A low-resolution line gives way only to a high-resolution reading of the same place:
+            # a selected region whose reading found nothing there keeps the low-resolution text.
+            covered = sum(_intersection(line.box, box) for box in high_boxes)
             if covered < 0.5 * max(_area(line.box), 1e-6):
                 lines.append(line)
         t2 = time.perf_counter()

@@ -31,7 +31,9 @@ class OcrReaderArgs(ModelArgs):
         None, ge=1, le=200_000, description="PS3-style: number of high-res patches to read"
     )
     mode: Literal["top_down", "bottom_up"] = Field(
-        "top_down", description="selection by the option strings (top_down) or text saliency"
+        "top_down",
+        description="selection guided by the question: its options and the text it names "
+        "(top_down), or by text saliency alone (bottom_up)",
     )
     low_res: int = Field(756, ge=64, le=4096, description="long side of the low-res selection pass")
     threads: int = Field(2, ge=1, le=64, description="ONNX Runtime threads")
@@ -64,7 +66,7 @@ class OcrReader(Backend):
     )
     Args = OcrReaderArgs
     args: OcrReaderArgs
-    version = "2"
+    version = "3"
     code_modules = (
         "ps3_eval.models.ocr_reader",
         "ps3_eval.models.ocr_engine",
@@ -97,6 +99,7 @@ class OcrReader(Backend):
 
     def _read(self, request: Request) -> ModelOutput:
         from ps3_eval.models.ocr_engine import match_option
+        from ps3_eval.models.ocr_text import question_anchors
 
         images = request.images
         if len(images) != 1 or images[0].image is None:
@@ -114,10 +117,8 @@ class OcrReader(Backend):
                 max_patches=a.max_patches,
                 mode=a.mode,
                 queries=list(request.choices),
+                anchors=question_anchors(request.text) if a.mode == "top_down" else None,
                 low_res=a.low_res,
-                # 8x8-patch blocks keep the crops tight around the selection: at select=0.25 they
-                # cover about half the frame instead of two thirds with 16x16 (perf/offline.py).
-                block=8,
             )
         else:
             result = engine.read_full(image, a.resolution)

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from ps3_eval.models.ocr_engine import TextLine
 
-__all__ = ["compact", "match_option", "text_similarity"]
+__all__ = ["compact", "match_option", "question_anchors", "text_similarity"]
 
 
 def _norm(text: str) -> str:
@@ -171,3 +171,40 @@ def match_option(
         return None, 0.0
     margin_factor = min(1.0, (sims[best] - runner_up) / (2 * min_margin))
     return best, 0.8 * sims[best] * margin_factor
+
+
+_OPTION_LINE = re.compile(r"^\s*[A-Z][.)]\s")
+_QUOTED = re.compile(r"['\"\u2018\u201c]([^'\"\u2019\u201d\n]{2,60})['\"\u2019\u201d]")
+
+
+def question_anchors(prompt: str) -> list[str]:
+    """Text a multiple-choice prompt's question names: what the answer should be found near.
+
+    The question is the prompt up to its first option line (``"A. ..."``). Anchors are its quoted
+    strings (``'Brasa'``) and its capitalised words that do not begin a sentence (``"Save"`` in
+    ``"the sign for Save"``), at least three characters long, in order and without repeats.
+
+    Args:
+        prompt: The prompt text (question, option lines, instruction).
+
+    Returns:
+        The anchors; empty when the question names nothing.
+    """
+    question: list[str] = []
+    for line in prompt.splitlines():
+        if _OPTION_LINE.match(line):
+            break
+        question.append(line)
+    text = " ".join(question)
+    found = [m.strip() for m in _QUOTED.findall(text)]
+    words = text.split()
+    for i, raw in enumerate(words):
+        word = raw.strip(",.;:!?()[]'\"\u2018\u2019\u201c\u201d")
+        starts_sentence = i == 0 or words[i - 1].endswith((".", "?", "!", ":"))
+        if len(word) >= 3 and word[0].isupper() and not starts_sentence:
+            found.append(word)
+    out: list[str] = []
+    for item in found:
+        if len(compact(item)) >= 3 and item not in out:
+            out.append(item)
+    return out
