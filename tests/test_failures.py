@@ -1,6 +1,7 @@
 """No single sample can stop a run, and failed calls are counted honestly."""
 
 import asyncio
+import signal
 import threading
 import time
 from pathlib import Path
@@ -184,12 +185,15 @@ def test_interrupting_evaluate_in_a_running_loop_stops_the_run(
         )
 
     # A kernel's loop, like Jupyter's: an interrupt raises KeyboardInterrupt in the waiting thread
-    # (asyncio.run would install a SIGINT handler of its own).
+    # (asyncio.run would install a SIGINT handler of its own). The handler is set here because a
+    # shell starts background jobs with SIGINT ignored, and then the interrupt would never arrive.
     loop = asyncio.new_event_loop()
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         with pytest.raises(KeyboardInterrupt):
             loop.run_until_complete(notebook_cell())
     finally:
+        signal.signal(signal.SIGINT, previous)
         loop.close()
     assert not [t for t in threading.enumerate() if t.name == "ps3-eval-run"]
     (run_dir,) = out.iterdir()
