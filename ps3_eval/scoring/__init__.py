@@ -62,6 +62,32 @@ def exact_match(prediction: str, sample: Sample) -> Score:
     return Score({"exact_match": float(hit)}, pred)
 
 
+@register_scorer("vqa_accuracy")
+def vqa_accuracy(prediction: str, sample: Sample) -> Score:
+    """TextVQA's VQA accuracy against the sample's human answers (:mod:`ps3_eval.scoring.vqa`)."""
+    from ps3_eval.scoring.vqa import normalize_vqa_answer
+    from ps3_eval.scoring.vqa import vqa_accuracy as score
+
+    value = score(prediction, sample.targets)
+    return Score({"vqa_accuracy": value}, normalize_vqa_answer(prediction))
+
+
+@register_scorer("relaxed_accuracy")
+def relaxed_accuracy(prediction: str, sample: Sample) -> Score:
+    """ChartQA's relaxed accuracy (:mod:`ps3_eval.scoring.relaxed`)."""
+    from ps3_eval.scoring.relaxed import relaxed_accuracy as score
+
+    return Score({"relaxed_accuracy": score(prediction, sample.targets)}, prediction)
+
+
+@register_scorer("anls")
+def anls(prediction: str, sample: Sample) -> Score:
+    """DocVQA's and InfographicVQA's ANLS (:mod:`ps3_eval.scoring.anls`)."""
+    from ps3_eval.scoring.anls import anls as score
+
+    return Score({"anls": score(prediction, sample.targets)}, prediction)
+
+
 def get_scorer(name: str, card_dir: Path | None = None) -> Scorer:
     """A registered scorer by name, or a custom ``module:function`` / ``file.py:function``."""
     if name in _SCORERS:
