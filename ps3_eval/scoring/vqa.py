@@ -17,6 +17,7 @@ The normaliser keeps the reference's quirks on purpose, because published number
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Sequence
 
@@ -91,6 +92,8 @@ def _digits_articles(text: str) -> str:
     return " ".join(_CONTRACTIONS.get(w, w) for w in words)
 
 
+# Human answers repeat across a benchmark (and across the ten annotators of one question).
+@functools.lru_cache(maxsize=1 << 16)
 def normalize_vqa_answer(text: str) -> str:
     """An answer as the reference's EvalAI processor leaves it (see the module's notes)."""
     text = text.lower().replace(",", "").replace("?", "").replace("'s", " 's").strip()
