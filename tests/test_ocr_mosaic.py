@@ -5,7 +5,7 @@ import itertools
 import numpy as np
 import pytest
 
-from ps3_eval.models.ocr_mosaic import Placement, compose, owner, pack, split
+from ps3_eval.models.ocr_mosaic import Placement, compose, owner, pack, page_height, split
 
 
 def _overlaps(a: tuple[int, int, int, int], b: tuple[int, int, int, int], gap: int) -> bool:
@@ -62,3 +62,13 @@ def test_compose_copies_pixels_and_maps_points_back() -> None:
 def test_page_must_fit_its_gaps() -> None:
     with pytest.raises(ValueError, match="twice the gap"):
         pack([(0, 0, 5, 5)], 30, 16)
+
+
+def test_pages_are_cut_below_their_last_shelf_in_whole_steps() -> None:
+    (page,) = pack([(0, 0, 300, 100), (400, 0, 700, 60)], page=1024, gap=8)
+    # The tallest region ends at 8 + 100; with the gap below it, 116 rows are used: one step.
+    assert page_height(page, 1024, 8) == 128
+    tall = pack([(0, 0, 300, 130)], page=1024, gap=8)[0]
+    assert page_height(tall, 1024, 8) == 256
+    full = pack([(0, 0, 300, 1000)], page=1024, gap=8)[0]
+    assert page_height(full, 1024, 8) == 1024

@@ -517,10 +517,14 @@ class OcrEngine:
     # -- image helpers ----------------------------------------------------------
 
     @staticmethod
-    def _to_bgr(image: Image.Image, width: int, height: int) -> np.ndarray:
+    def _rgb(image: Image.Image) -> np.ndarray:
+        """The image's pixels as an RGB array (no copy when it already is RGB)."""
+        return np.asarray(image if image.mode == "RGB" else image.convert("RGB"))
+
+    @staticmethod
+    def _to_bgr(rgb: np.ndarray, width: int, height: int) -> np.ndarray:
         import cv2
 
-        rgb = np.asarray(image if image.mode == "RGB" else image.convert("RGB"))
         if (rgb.shape[1], rgb.shape[0]) != (width, height):
             rgb = cv2.resize(rgb, (width, height), interpolation=cv2.INTER_AREA)
         return np.ascontiguousarray(rgb[:, :, ::-1])
@@ -557,7 +561,7 @@ class OcrEngine:
         """
         t0 = time.perf_counter()
         rw, rh, scale = reading_size(image.width, image.height, resolution)
-        bgr = self._to_bgr(image, rw, rh)
+        bgr = self._to_bgr(self._rgb(image), rw, rh)
         quads = self._detect(bgr)
         t1 = time.perf_counter()
         recs = self._recognize(bgr, quads, self.text_score)
@@ -572,12 +576,12 @@ class OcrEngine:
             scale=scale,
         )
 
-    def _low_pass(self, image: Image.Image, low_res: int, recognize: bool) -> _LowPass:
+    def _low_pass(self, rgb: np.ndarray, low_res: int, recognize: bool) -> _LowPass:
         """One detector pass over the low-resolution view, and optionally its reading."""
         import cv2
 
-        lw, lh, _ = reading_size(image.width, image.height, low_res)
-        low = self._to_bgr(image, lw, lh)
+        lw, lh, _ = reading_size(rgb.shape[1], rgb.shape[0], low_res)
+        low = self._to_bgr(rgb, lw, lh)
         # The detector runs on an enlarged copy of the low-res image: no new information, but it
         # makes the saliency map respond to text only a few low-res pixels tall (a stand-in for
         # a trained selection head).
@@ -701,7 +705,7 @@ class OcrEngine:
         if mode not in ("bottom_up", "top_down"):
             raise ValueError(f"mode must be 'bottom_up' or 'top_down', got {mode!r}")
         usable = mode == "top_down" and any(compact(q) for q in (queries or []))
-        low = self._low_pass(image, low_res, recognize=usable)
+        low = self._low_pass(self._rgb(image), low_res, recognize=usable)
         lw, lh, _ = reading_size(image.width, image.height, low_res)
         low_rows, low_cols = _grid(lw, lh)
         scores = self._scores(image, resolution, low, mode, queries, anchors)
@@ -784,7 +788,8 @@ class OcrEngine:
 
         t0 = time.perf_counter()
         rw, rh, scale = reading_size(image.width, image.height, resolution)
-        low = self._low_pass(image, low_res, recognize=True)
+        rgb = self._rgb(image)
+        low = self._low_pass(rgb, low_res, recognize=True)
         scores = self._scores(image, resolution, low, mode, queries, anchors)
         lw, lh, _ = reading_size(image.width, image.height, low_res)
         low_rows, low_cols = _grid(lw, lh)
@@ -799,7 +804,6 @@ class OcrEngine:
         # Only the selected regions are resized to the reading resolution; the rest of this
         # array is never written or read.
         high = np.empty((rh, rw, 3), dtype=np.uint8)
-        rgb = np.asarray(image if image.mode == "RGB" else image.convert("RGB"))
         regions: list[tuple[int, int, int, int]] = []
         for r0, c0, r1, c1 in rects:
             x0, y0 = c0 * PATCH_SIZE, r0 * PATCH_SIZE
@@ -816,10 +820,7 @@ class OcrEngine:
         recs: list[tuple[ocr_mosaic.Placement, str, float, np.ndarray]] = []
         t_det = 0.0
         for page in ocr_mosaic.pack(regions, self.page, gap):
-            # A page is cut below its last shelf (in 128-px steps, so the detector meets few
-            # input shapes): blank rows cost as much detection as text.
-            used = max(p.dst[3] for p in page) + gap
-            height = min(self.page, math.ceil(used / 128) * 128)
+            height = ocr_mosaic.page_height(page, self.page, gap)
             mosaic = ocr_mosaic.compose(high, page, self.page, height, background)
             t = time.perf_counter()
             quads = self._detect_single(mosaic).quads

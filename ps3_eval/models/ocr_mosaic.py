@@ -70,8 +70,9 @@ def split(rect: Rect, limit: int, overlap: int) -> list[Rect]:
 def pack(rects: list[Rect], page: int, gap: int, overlap: int = 48) -> list[list[Placement]]:
     """Pack rectangles onto square pages of ``page`` pixels, ``gap`` blank pixels apart.
 
-    Every page has the same size, so the detector always sees one input shape (a new shape costs
-    it a slow first call) and its cost follows the number of pages, that is the packed area.
+    Every page has the same width, and its height is cut by :func:`page_height`, so the detector
+    meets few input shapes (a new shape costs it a slow first call) and its cost follows the
+    packed area.
     Shelves, tallest first, first page with room; a rectangle larger than a page is split (see
     :func:`split`).
 
@@ -108,6 +109,15 @@ def pack(rects: list[Rect], page: int, gap: int, overlap: int = 48) -> list[list
             pages.append([Placement(piece, gap, gap)])
             shelves.append([[gap, h, gap + w + gap]])
     return pages
+
+
+def page_height(placements: list[Placement], page: int, gap: int, step: int = 128) -> int:
+    """Height of a page cut below its last shelf, in ``step``-pixel steps, at most ``page``.
+
+    Blank rows cost the detector as much as text; whole steps keep its input shapes few.
+    """
+    used = max((p.dst[3] for p in placements), default=0) + gap
+    return min(page, max(step, math.ceil(used / step) * step))
 
 
 def compose(
