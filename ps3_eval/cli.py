@@ -89,6 +89,13 @@ def print_summary(summary: Any, console: Console = out) -> None:
         f"failed {_latency(s.latency_failed)}",
         soft_wrap=True,
     )
+    extraction = s.extraction
+    if s.n_judged:
+        j = s.judge_tokens
+        extraction += f" (judged {s.n_judged}; judge tokens in/out {j.input:.0f}/{j.output:.0f})"
+    if s.n_unparsed:
+        extraction += f"; {s.n_unparsed} answers unparsed (scored wrong)"
+    console.print(f"answers: {extraction}", soft_wrap=True, highlight=False)
     files = s.spec.data_files
     if files:
         shown = ", ".join(files[:4]) + (f" and {len(files) - 4} more" if len(files) > 4 else "")
@@ -131,6 +138,14 @@ def run_cmd(
     cache_file: Annotated[Path, typer.Option(help="SQLite file of the response cache.")] = (
         DEFAULT_CACHE
     ),
+    prompt_file: Annotated[
+        Path | None,
+        typer.Option(help="Prompt template file replacing the card's ({question}, {options})."),
+    ] = None,
+    judge: Annotated[
+        str | None,
+        typer.Option(help="Model that reads answers the rules cannot, e.g. openai:model=gpt-4o."),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
@@ -142,6 +157,14 @@ def run_cmd(
             "give --task and --model (or --resume RUN_DIR); see `ps3-eval tasks` "
             "and `ps3-eval models`."
         )
+    prompt = None
+    if prompt_file is not None:
+        try:
+            prompt = prompt_file.read_text(encoding="utf-8").rstrip("\n")
+        except OSError as exc:
+            raise UsageError(f"cannot read --prompt-file {prompt_file}: {exc.strerror}.") from None
+        if not prompt.strip():
+            raise UsageError(f"--prompt-file {prompt_file} is empty; write a template in it.")
     run_dir: list[Path] = []
     view = progress_view(err, quiet)
 
@@ -164,6 +187,8 @@ def run_cmd(
             resume=resume,
             cache=cache_file.expanduser() if cache else None,
             max_tokens=max_tokens,
+            prompt=prompt,
+            judge=judge,
             on_progress=view.update,
             on_start=started,
         )
@@ -220,9 +245,40 @@ def tasks_cmd() -> None:
         except Ps3EvalError as exc:
             table.add_row(name, "-", str(path), "-", f"[red]{exc}[/red]")
             continue
-        src = card.source.hf or card.source.path or card.source.loader or ""
+        src = card.source.hf or card.source.path or card.source.loader or "local copy (--data)"
+        if card.source.hf:
+            config = f" {card.source.config}" if card.source.config else ""
+            src = f"{src}{config} [{card.source.split}]"
         table.add_row(card.name, card.version, src, card.scorer, card.description)
     out.print(table)
+
+
+@app.command("data")
+def data_cmd(
+    task: Annotated[str, typer.Argument(help="Task name or card file path.")],
+    to: Annotated[Path, typer.Option("--to", help="Folder to write (new or empty).")],
+    fmt: Annotated[
+        str, typer.Option("--format", help="dataset (a save_to_disk copy) or 4kpro.")
+    ] = "dataset",
+    data: Annotated[
+        str | None, typer.Option(help="Read this local copy instead of the card's source.")
+    ] = None,
+    task_arg: Annotated[
+        list[str] | None, typer.Option("--task-arg", help="Task loader argument key=value.")
+    ] = None,
+) -> None:
+    """Fetch a task's data once and save it for machines without hub access."""
+    from ps3_eval.tasks.export import save_data
+
+    n = save_data(
+        task, to, fmt=fmt, data=data, args=_kv(task_arg, "task argument", numbers=True) or None
+    )
+    run_task = "4kpro" if fmt == "4kpro" else task
+    out.print(
+        f"saved {n} rows to {to}; run them with: ps3-eval run --task {run_task} --data {to} ...",
+        soft_wrap=True,
+        highlight=False,
+    )
 
 
 @app.command("models")

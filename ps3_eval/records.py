@@ -70,6 +70,9 @@ class Sample(_Record):
     """Box ``[x0, y0, x1, y1]`` of the detail the question is about, in original image pixels."""
     metadata: dict[str, Any] = Field(default_factory=dict)
     """Anything else the task keeps (unmapped columns the card asked for, generator facts)."""
+    group: str | None = None
+    """Items that are one question asked several ways share a group (MMBench's rotations of the
+    options); a grouped aggregation such as ``circular`` scores each group as one question."""
 
 
 # --------------------------------------------------------------------------- requests
@@ -301,6 +304,27 @@ ErrorKind = Literal["model", "timeout", "image", "data", "scorer"]
 dataset row, or the scorer."""
 
 
+class JudgeCall(_Record):
+    """A judge model's extraction of an answer, recorded apart from the evaluated model's call."""
+
+    model: str
+    """The judge's registered backend name."""
+    fingerprint: str
+    """The judge backend's fingerprint (the cache key of its calls)."""
+    prompt: str
+    """What the judge was asked."""
+    text: str = ""
+    """What it answered."""
+    usage: Usage = Field(default_factory=Usage)
+    """The judge's own tokens (never added to the evaluated model's)."""
+    latency: float = 0.0
+    """Seconds the judge call took (0 for a cache replay)."""
+    cached: bool = False
+    """True when the answer was replayed from the cache."""
+    error: str | None = None
+    """Why the judge gave no answer; the rule-based result stands."""
+
+
 class SampleResult(_Record):
     """One scored (or failed) sample; one line of ``samples.jsonl``.
 
@@ -335,6 +359,12 @@ class SampleResult(_Record):
     """The answer the scorer extracted (e.g. the option letter), ``None`` when none was found."""
     scores: dict[str, float] = Field(default_factory=dict)
     """Metric name -> value for this sample; empty for errors."""
+    notes: dict[str, str] = Field(default_factory=dict)
+    """Scorer flags, e.g. ``unparsed`` (no answer could be read: scored wrong, never guessed)."""
+    group: str | None = None
+    """Copied from the sample: the question this item is a variant of (see ``Sample.group``)."""
+    judge: JudgeCall | None = None
+    """The judge call that extracted the answer, when the rules alone could not."""
     output: ModelOutput
     """The full model output, timing and usage included."""
     error: str | None = None
@@ -407,6 +437,16 @@ class RunSpec(_Record):
     """Seed for sampling and bootstrap."""
     generation: GenerationConfig = Field(default_factory=GenerationConfig)
     """Decoding settings."""
+    aggregation: str = "mean"
+    """How sample scores become the run's metrics (the card's ``aggregation``)."""
+    prompt: str | None = None
+    """The prompt template, when it is not the card's own (``--prompt-file``, a model's prompt)."""
+    judge: str | None = None
+    """Fingerprint of the judge that reads answers the rules cannot; ``None``: rules only."""
+    judge_model: str | None = None
+    """The judge's registered backend name (rebuilt from it and ``judge_args`` on resume)."""
+    judge_args: dict[str, Any] = Field(default_factory=dict)
+    """The judge's validated backend arguments."""
     package_version: str = ""
     """ps3-eval version that created the run (later invocations are in ``sessions``)."""
     code_revision: str | None = None
@@ -433,6 +473,10 @@ class RunSpec(_Record):
             "generation",
         }
         blob = self.model_dump_json(include=keys)
+        # Added later: part of the identity only when set, so runs made before keep theirs.
+        extra = self.model_dump_json(include={"prompt", "judge"}, exclude_none=True)
+        if extra != "{}":
+            blob += extra
         return hashlib.sha256(blob.encode()).hexdigest()[:10]
 
 
@@ -510,4 +554,12 @@ class RunSummary(_Record):
     the results come from different code)."""
     errors: dict[str, int] = Field(default_factory=dict)
     """Error message (first line, truncated) -> count."""
+    extraction: str = "rule-based extraction only"
+    """How answers were read: by rules only, or by rules with a judge model for the rest."""
+    n_unparsed: int = 0
+    """Scored samples whose answer could not be read (scored wrong, flagged ``unparsed``)."""
+    judge_tokens: TokenStats = Field(default_factory=TokenStats)
+    """Mean tokens per judge call (kept apart from the evaluated model's ``tokens``)."""
+    n_judged: int = 0
+    """Samples whose answer a judge extracted."""
     finished_at: datetime = Field(default_factory=utcnow)

@@ -104,7 +104,7 @@ def test_data_override_reads_real_layouts(tmp_path: Path, layout: str) -> None:
 def test_unreachable_hub_id_says_use_data(tmp_path: Path) -> None:
     card = tmp_path / "hf.yaml"
     card.write_text(CARD_TEMPLATE)
-    with pytest.raises(UsageError, match="pass --data PATH"):
+    with pytest.raises(UsageError, match=r"ps3-eval data hfstyle --to DIR.*--data DIR"):
         len(load_task(str(card)))
 
 
@@ -138,7 +138,7 @@ def test_unknown_task_lists_valid_names() -> None:
 def test_bad_cards_give_one_line_errors(tmp_path: Path) -> None:
     bad = tmp_path / "bad.yaml"
     bad.write_text("name: x\nsource: {hf: a/b, path: c}\n")
-    with pytest.raises(UsageError, match="exactly one of hf, path or loader"):
+    with pytest.raises(UsageError, match="exactly one of hf, path, loader or local"):
         read_card(bad)
     bad.write_text("name: x\nsource: {hf: a/b}\nsurprise: 1\n")
     with pytest.raises(UsageError, match="surprise"):

@@ -130,6 +130,13 @@ class Backend:
                 future.exception()  # retrieved, so asyncio does not log it as lost
             raise
 
+    def prompt_for(self, task: str, template: str) -> str | None:
+        """This model's own prompt template for ``task`` (whose card template is given).
+
+        ``None`` keeps the card's; a run's ``--prompt-file`` overrides both.
+        """
+        return None
+
     async def aclose(self) -> None:
         """Release clients, sessions or model memory."""
 

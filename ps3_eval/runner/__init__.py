@@ -22,6 +22,7 @@ from ps3_eval.errors import UsageError
 from ps3_eval.models import Backend, build_model, parse_model_spec
 from ps3_eval.records import RunSpec, RunSummary, SampleResult, Session, utcnow
 from ps3_eval.runner.cache import ResponseCache
+from ps3_eval.runner.judge import Judge
 from ps3_eval.runner.pipeline import Pipeline, Progress
 from ps3_eval.runner.store import RunStore, latest_results
 from ps3_eval.runner.summary import summarize
@@ -65,15 +66,18 @@ class _Plan:
     n_total: int
     done: dict[str, SampleResult]
     rescore: dict[str, SampleResult]
+    judge: Backend | None = None
 
 
 def _task_for_spec(spec: RunSpec) -> Task:
     from ps3_eval.tasks.card import read_card
 
     if spec.card_path and Path(spec.card_path).is_file():
-        task = Task(read_card(Path(spec.card_path)), data=spec.data, args=spec.task_args)
+        task = Task(
+            read_card(Path(spec.card_path)), data=spec.data, args=spec.task_args, prompt=spec.prompt
+        )
     else:
-        task = load_task(spec.task, data=spec.data, args=spec.task_args)
+        task = load_task(spec.task, data=spec.data, args=spec.task_args, prompt=spec.prompt)
     if task.card_digest != spec.card_digest:
         raise UsageError(
             f"the card of task '{spec.task}' changed since this run started; start a new run "
@@ -109,6 +113,8 @@ def _plan(
     output_dir: str | Path,
     resume: str | Path | None,
     max_tokens: int | None,
+    prompt: str | None,
+    judge: str | Backend | None,
 ) -> _Plan:
     """Load the task and backend, find or create the run directory, and open a new session."""
     if resume is not None:
@@ -119,9 +125,20 @@ def _plan(
         task_obj = _task_for_spec(spec)
         backend = build_model(spec.model, spec.model_args)
         _check_backend(spec, backend, store.dir)
+        judge_backend = build_model(spec.judge_model, spec.judge_args) if spec.judge_model else None
+        if judge_backend is not None and judge_backend.fingerprint() != spec.judge:
+            raise UsageError(
+                f"the judge '{spec.judge_model}' changed since {store.dir} started; start a new "
+                f"run (drop --resume) instead of mixing its extractions."
+            )
     else:
         task_obj = task if isinstance(task, Task) else load_task(task, data=data, args=task_args)
         backend = _resolve_model(model, model_args)
+        judge_backend = _resolve_model(judge, None) if judge is not None else None
+        if prompt is not None:
+            task_obj.prompt_override = prompt
+        elif task_obj.prompt_override is None:
+            task_obj.prompt_override = backend.prompt_for(task_obj.name, task_obj.prompt_template)
         generation = task_obj.card.generation.model_copy()
         generation.seed = seed
         if max_tokens is not None:
@@ -141,6 +158,11 @@ def _plan(
             limit=limit,
             seed=seed,
             generation=generation,
+            aggregation=task_obj.card.aggregation,
+            prompt=task_obj.prompt_override,
+            judge=judge_backend.fingerprint() if judge_backend else None,
+            judge_model=judge_backend.name if judge_backend else None,
+            judge_args=judge_backend.args_dict() if judge_backend else {},
             package_version=__version__,
             code_revision=code_revision(),
         )
@@ -165,7 +187,17 @@ def _plan(
         if e.error_kind == "scorer" and e.output.error is None and e.sample_id not in done
     }
     n_total = min(len(task_obj), spec.limit) if spec.limit else len(task_obj)
-    return _Plan(task_obj, backend, store, spec, len(spec.sessions) - 1, n_total, done, rescore)
+    return _Plan(
+        task_obj,
+        backend,
+        store,
+        spec,
+        len(spec.sessions) - 1,
+        n_total,
+        done,
+        rescore,
+        judge_backend,
+    )
 
 
 def _finish(plan: _Plan, pipeline: Pipeline, wall: float) -> RunSummary:
@@ -215,6 +247,8 @@ async def evaluate_async(
     resume: str | Path | None = None,
     cache: str | Path | None = None,
     max_tokens: int | None = None,
+    prompt: str | None = None,
+    judge: str | Backend | None = None,
     on_progress: Callable[[Progress], None] | None = None,
     on_start: Callable[[Progress, Path], None] | None = None,
 ) -> RunSummary:
@@ -241,6 +275,8 @@ async def evaluate_async(
         output_dir=output_dir,
         resume=resume,
         max_tokens=max_tokens,
+        prompt=prompt,
+        judge=judge,
     )
     workers = decode_workers or _default_workers()
     progress = Progress(total=plan.n_total)
@@ -250,6 +286,14 @@ async def evaluate_async(
     done_ids = set(plan.done)
     plan.done = {}
     response_cache = ResponseCache(Path(cache)) if cache else None
+    judge_obj = None
+    if plan.judge is not None:
+        # Judge calls are always cached: in the run's cache file, or the default cache folder.
+        from ps3_eval.tasks.probe4k import default_cache_dir
+
+        judge_obj = Judge(
+            plan.judge, Path(cache) if cache else default_cache_dir() / "judge.sqlite"
+        )
     pipeline = Pipeline(
         plan.task,
         plan.model,
@@ -264,6 +308,7 @@ async def evaluate_async(
         progress=progress,
         on_progress=on_progress,
         rescore=plan.rescore,
+        judge=judge_obj,
     )
     todo = (s for s in plan.task.samples(plan.spec.limit) if s.id not in done_ids)
     if on_start is not None:
@@ -274,6 +319,8 @@ async def evaluate_async(
     finally:
         try:
             await plan.model.aclose()
+            if judge_obj is not None:
+                await judge_obj.aclose()
         finally:
             if response_cache is not None:
                 response_cache.close()
@@ -300,6 +347,8 @@ def evaluate(
     resume: str | Path | None = None,
     cache: str | Path | None = None,
     max_tokens: int | None = None,
+    prompt: str | None = None,
+    judge: str | Backend | None = None,
     on_progress: Callable[[Progress], None] | None = None,
     on_start: Callable[[Progress, Path], None] | None = None,
 ) -> RunSummary:
@@ -325,6 +374,10 @@ def evaluate(
         resume: an existing run directory to finish (its spec is used; other settings are ignored).
         cache: SQLite file of the response cache; ``None`` disables caching.
         max_tokens: override the card's generation ``max_tokens``.
+        prompt: a prompt template replacing the card's (and the model's own); ``{question}``,
+            ``{options}`` and the card's kept columns are filled in.
+        judge: a model (name, ``NAME:key=value`` spec or instance) that reads the answers the
+            scoring rules cannot; its calls are cached and recorded apart from the model's.
         on_progress: called after every recorded sample with live counters.
         on_start: called once before samples run, with the counters and the run directory.
 
@@ -347,6 +400,8 @@ def evaluate(
         resume=resume,
         cache=cache,
         max_tokens=max_tokens,
+        prompt=prompt,
+        judge=judge,
         on_progress=on_progress,
         on_start=on_start,
     )

@@ -22,6 +22,7 @@ from ps3_eval.records import (
     ErrorKind,
     ImagePart,
     ImageRef,
+    JudgeCall,
     ModelOutput,
     Request,
     RunSpec,
@@ -32,7 +33,9 @@ from ps3_eval.records import (
 )
 from ps3_eval.runner.cache import ResponseCache
 from ps3_eval.runner.images import decode
+from ps3_eval.runner.judge import Judge
 from ps3_eval.runner.store import RunStore
+from ps3_eval.scoring import Score
 from ps3_eval.tasks import BrokenSample, Task
 
 
@@ -126,6 +129,7 @@ class Pipeline:
         progress: Progress,
         on_progress: Callable[[Progress], None] | None,
         rescore: dict[str, SampleResult] | None = None,
+        judge: Judge | None = None,
     ) -> None:
         self.task, self.model, self.store, self.spec = task, model, store, spec
         self.session = session
@@ -141,6 +145,7 @@ class Pipeline:
         self.fingerprint = model.fingerprint()
         self.oracle = model.kind == "test-double"
         self.rescore = rescore or {}
+        self.judge = judge
         self.n_new = 0
         self.n_new_scored = 0
 
@@ -230,6 +235,8 @@ class Pipeline:
         *,
         output: ModelOutput | None = None,
         failure: SampleFailed | None = None,
+        score: Score | Exception | None = None,
+        judge: JudgeCall | None = None,
     ) -> SampleResult:
         out = output or (failure.output if failure else None) or ModelOutput()
         base: dict[str, Any] = dict(
@@ -253,6 +260,7 @@ class Pipeline:
                 images=refs,
                 bbox=sample.bbox,
                 metadata={k: _plain(v) for k, v in sample.metadata.items()},
+                group=sample.group,
             )
             try:
                 base["prompt"] = self.task.prompt_text(sample)
@@ -265,9 +273,10 @@ class Pipeline:
                 **base, error=str(failure), error_kind=failure.kind, finished_at=utcnow()
             )
         assert isinstance(sample, Sample)
-        try:
-            score = self.task.score(out.text, sample)
-        except Exception as exc:  # a scorer bug is this sample's error, never the run's end
+        if score is None:
+            score = self._score(out.text, sample)
+        if isinstance(score, Exception):  # a scorer bug is this sample's error, not the run's end
+            exc = score
             message = f"scorer '{self.task.card.scorer}' failed: {type(exc).__name__}: {exc}"
             return SampleResult(
                 **base,
@@ -281,15 +290,43 @@ class Pipeline:
             prediction=out.text,
             extracted=score.extracted,
             scores=score.values,
+            notes=dict(score.notes),
+            judge=judge,
             finished_at=utcnow(),
         )
+
+    def _score(self, text: str, sample: Sample, extraction: str | None = None) -> Score | Exception:
+        try:
+            if extraction is None:
+                return self.task.score(text, sample)
+            return self.task.score(text, sample, extraction=extraction)
+        except Exception as exc:
+            return exc
+
+    async def _judged(
+        self, text: str, sample: Sample
+    ) -> tuple[Score | Exception, JudgeCall | None]:
+        """Score by the rules; where they cannot read the answer, ask the judge and score again."""
+        score = self._score(text, sample)
+        if self.judge is None or not isinstance(score, Score) or score.judge_prompt is None:
+            return score, None
+        call = await self.judge.ask(sample.id, score.judge_prompt)
+        if call.error is not None:
+            return score, call
+        judged = self._score(text, sample, extraction=call.text)
+        if isinstance(judged, Score):
+            judged = Score(judged.values, judged.extracted, {**judged.notes, "judged": call.text})
+        return judged, call
 
     async def _one(self, sample: Sample, images_future: asyncio.Future[Any]) -> None:
         started = utcnow()
         previous = self.rescore.get(sample.id)
         if previous is not None:
             # Answered before, only the scorer failed: score the stored answer, do not call again.
-            result = self._result(sample, started, None, output=previous.output)
+            score, call = await self._judged(previous.output.text, sample)
+            result = self._result(
+                sample, started, None, output=previous.output, score=score, judge=call
+            )
             result.images = previous.images or result.images
             self._record(result)
             return
@@ -316,7 +353,8 @@ class Pipeline:
         finally:
             for part in images:
                 part.image = None  # free decoded pixels before scoring and writing
-        self._record(self._result(sample, started, images, output=output))
+        score, call = await self._judged(output.text, sample)
+        self._record(self._result(sample, started, images, output=output, score=score, judge=call))
 
     async def _work(self, queue: asyncio.Queue[Any]) -> None:
         while True:

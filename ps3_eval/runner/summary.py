@@ -14,27 +14,21 @@ from ps3_eval.records import (
     RunSummary,
     SampleResult,
     TokenStats,
+    Usage,
 )
-from ps3_eval.scoring.stats import mean_ci
+from ps3_eval.scoring.aggregate import Aggregation, get_aggregation
 
 
-def _metrics(results: list[SampleResult], seed: int) -> dict[str, MetricValue]:
-    names = sorted({k for r in results for k in r.scores})
-    out = {}
-    for name in names:
-        values = [r.scores[name] for r in results if name in r.scores]
-        mean, low, high, method = mean_ci(values, seed=seed)
-        out[name] = MetricValue(mean=mean, ci_low=low, ci_high=high, n=len(values), method=method)
-    return out
-
-
-def _grouped(results: list[SampleResult], key: str, seed: int) -> dict[str, dict[str, MetricValue]]:
+def _grouped(
+    results: list[SampleResult], key: str, seed: int, aggregate: Aggregation
+) -> dict[str, dict[str, MetricValue]]:
     groups: dict[str, list[SampleResult]] = defaultdict(list)
     for r in results:
         value = getattr(r, key)
         if value is not None:
             groups[value].append(r)
-    return {g: _metrics(rs, seed) for g, rs in sorted(groups.items())}
+    out = {g: aggregate(rs, seed) for g, rs in sorted(groups.items())}
+    return {g: metrics for g, metrics in out.items() if metrics}
 
 
 def latency_stats(values: list[float]) -> LatencyStats:
@@ -48,6 +42,17 @@ def latency_stats(values: list[float]) -> LatencyStats:
         p90=float(np.percentile(arr, 90)),
         max=float(arr.max()),
         n=len(values),
+    )
+
+
+def _tokens(usages: list[Usage]) -> TokenStats:
+    if not usages:
+        return TokenStats()
+    return TokenStats(
+        input=float(np.mean([u.input_tokens for u in usages])),
+        visual=float(np.mean([u.visual_tokens for u in usages])),
+        output=float(np.mean([u.output_tokens for u in usages])),
+        estimated=any(u.estimated for u in usages),
     )
 
 
@@ -87,14 +92,9 @@ def summarize(
     call_failures = [
         r.output.timing.latency for r in failed if r.error_kind in ("model", "timeout")
     ]
-    tokens = TokenStats()
-    if scored:
-        tokens = TokenStats(
-            input=float(np.mean([r.output.usage.input_tokens for r in scored])),
-            visual=float(np.mean([r.output.usage.visual_tokens for r in scored])),
-            output=float(np.mean([r.output.usage.output_tokens for r in scored])),
-            estimated=any(r.output.usage.estimated for r in scored),
-        )
+    tokens = _tokens([r.output.usage for r in scored])
+    judged = [r.judge for r in scored if r.judge is not None]
+    aggregate = get_aggregation(spec.aggregation)
     errors = Counter(error_line(r.error) for r in failed)
     used = {r.session for r in everything if r.session is not None}
     revisions = sorted(
@@ -108,9 +108,9 @@ def summarize(
         n=len(scored),
         n_errors=len(failed),
         complete=len(scored) == n_total,
-        metrics=_metrics(scored, spec.seed),
-        by_category=_grouped(scored, "category", spec.seed),
-        by_mrr=_grouped(scored, "mrr", spec.seed),
+        metrics=aggregate(everything, spec.seed),
+        by_category=_grouped(everything, "category", spec.seed, aggregate),
+        by_mrr=_grouped(everything, "mrr", spec.seed, aggregate),
         latency=latency_stats(answered),
         latency_failed=latency_stats(call_failures),
         tokens=tokens,
@@ -119,4 +119,10 @@ def summarize(
         answered_throughput=n_new_scored / per_second if per_second else None,
         code_revisions=revisions if spec.sessions else [],
         errors=dict(errors.most_common(20)),
+        extraction=f"rules, then the judge {spec.judge}"
+        if spec.judge
+        else "rule-based extraction only",
+        n_unparsed=sum("unparsed" in r.notes for r in scored),
+        judge_tokens=_tokens([j.usage for j in judged if j.error is None]),
+        n_judged=sum(j.error is None for j in judged),
     )

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import re
 import string
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from pydantic import ValidationError
 
 from ps3_eval.errors import DataError, UsageError
 from ps3_eval.records import (
@@ -19,8 +22,17 @@ from ps3_eval.records import (
     TextPart,
 )
 from ps3_eval.scoring import Score, Scorer, get_scorer, letter_of
-from ps3_eval.tasks.card import CardFile, TaskCard, discover, find_card, load_hook, read_card
-from ps3_eval.tasks.loading import open_rows
+from ps3_eval.scoring.aggregate import get_aggregation
+from ps3_eval.tasks.card import (
+    CardFile,
+    FieldMap,
+    TaskCard,
+    discover,
+    find_card,
+    load_hook,
+    read_card,
+)
+from ps3_eval.tasks.loading import LAYOUTS, Rows, open_rows
 
 __all__ = [
     "BrokenSample",
@@ -46,9 +58,15 @@ class Task:
     """A loaded benchmark: iterates samples, builds requests, scores predictions."""
 
     def __init__(
-        self, card_file: CardFile, data: str | None = None, args: dict[str, Any] | None = None
+        self,
+        card_file: CardFile,
+        data: str | None = None,
+        args: dict[str, Any] | None = None,
+        prompt: str | None = None,
     ) -> None:
         self.card: TaskCard = card_file.card
+        self.prompt_override = prompt
+        """A template replacing the card's (``--prompt-file``, a model's own prompt)."""
         self.card_path = card_file.path
         self.data = data
         self.args = {**self.card.source.args, **(args or {})}
@@ -56,6 +74,9 @@ class Task:
         self.card_digest = _digest_with_hooks(card_file.digest, self.card, base)
         """The card file's hash, extended by the ``file.py`` hooks it names (loader, scorer)."""
         self.scorer: Scorer = get_scorer(self.card.scorer, base)
+        get_aggregation(self.card.aggregation)  # an unknown name fails here, before any call
+        self.fields: FieldMap = self.card.fields
+        """The column map in use (the card's, or its VLMEvalKit variant for a TSV)."""
         self._rows: Any = None
 
     @property
@@ -74,11 +95,49 @@ class Task:
                     f"task '{self.name}' takes no arguments (it has no custom loader); "
                     f"got {', '.join(self.args)}."
                 )
-            self._rows = open_rows(self.card, self.data, base, loader, self.args)
+            rows = open_rows(self.card, self.data, base, loader, self.args)
+            self.fields = self._fields_for(rows.layout)
+            self._check_columns(rows)
+            self._rows = rows
         return self._rows
+
+    def _fields_for(self, layout: str) -> FieldMap:
+        if layout != "vlmevalkit":
+            return self.card.fields
+        if self.card.vlmevalkit is None:
+            raise UsageError(
+                f"task '{self.name}' has no VLMEvalKit layout; give --data the dataset's own "
+                f"files ({LAYOUTS})."
+            )
+        merged = {**self.card.fields.model_dump(), **self.card.vlmevalkit.fields}
+        try:
+            return FieldMap.model_validate(merged)
+        except ValidationError as exc:
+            msg = exc.errors()[0]["msg"]
+            raise UsageError(f"task '{self.name}': vlmevalkit.fields: {msg}.") from None
+
+    def _check_columns(self, rows: Rows) -> None:
+        """Every mapped column exists, or one error naming the card and the column."""
+        present = rows.column_names
+        if present is None:
+            return
+        missing = [
+            c for c in self.fields.columns() if c not in present and c not in self.fields.optional
+        ]
+        if missing:
+            raise UsageError(
+                f"task '{self.name}': the data has no column '{missing[0]}' (mapped in the card's "
+                f"`fields`); it has {', '.join(sorted(present))}."
+            )
 
     def __len__(self) -> int:
         return len(self._open())
+
+    @property
+    def rows(self) -> Rows:
+        """The opened rows (loaded on first use)."""
+        rows: Rows = self._open()
+        return rows
 
     @property
     def data_fingerprint(self) -> str:
@@ -106,7 +165,7 @@ class Task:
 
     def to_sample(self, row: dict[str, Any], index: int, base: Path) -> Sample | BrokenSample:
         """Map one dataset row to a ``Sample`` using the card's field map."""
-        f = self.card.fields
+        f = self.fields
         sid = str(row[f.id]) if f.id and row.get(f.id) is not None else str(index)
 
         def need(column: str) -> Any:
@@ -115,20 +174,35 @@ class Task:
             return row[column]
 
         try:
-            question = str(need(f.question))
-            choices = _choices(row, f.choices, need)
+            question = str(need(f.question)) if f.question else ""
+            metadata = {k: row.get(k) for k in f.keep}
+            if f.choices_in_question:
+                question, choices, instruction = split_inline_choices(question)
+                metadata["instruction"] = instruction
+            else:
+                choices = _choices(row, f.choices, need, optional=f.optional_choices)
+            if f.hint:
+                hint = row.get(f.hint)
+                metadata["hint"] = "" if _blank(hint) else str(hint).strip()
             targets: list[str] = []
             if f.answer:
                 answer = need(f.answer)
+                if isinstance(answer, str) and answer.startswith("[") and not choices:
+                    answer = _literal_list(answer) or answer  # VLMEvalKit writes lists as text
                 if choices:
                     targets = [letter_of(str(answer), choices, f.answer_format)]
                 else:
                     targets = (
                         [str(a) for a in answer] if isinstance(answer, list) else [str(answer)]
                     )
+                if not targets or not any(t.strip() for t in targets):
+                    raise ValueError("the answer is empty")
             images = _images(row, f.image, base, need)
             bbox = need(f.bbox) if f.bbox and row.get(f.bbox) is not None else None
-            metadata = {k: row.get(k) for k in f.keep}
+            group = None
+            if f.group:
+                value = need(f.group)
+                group = str(int(value) % f.group_modulo) if f.group_modulo else str(value)
             return Sample(
                 id=sid,
                 images=images,
@@ -139,6 +213,7 @@ class Task:
                 mrr=str(row[f.mrr]) if f.mrr and row.get(f.mrr) else None,
                 bbox=[float(v) for v in bbox] if bbox is not None else None,
                 metadata=metadata,
+                group=group,
             )
         except KeyError as exc:
             return BrokenSample(
@@ -149,18 +224,36 @@ class Task:
         except (ValueError, TypeError) as exc:
             return BrokenSample(sid, f"task '{self.name}': row {index}: {exc}")
 
+    @property
+    def prompt_template(self) -> str:
+        """The template in use: the override, else the card's (or its kind's default)."""
+        return self.prompt_override or self.card.default_prompt
+
     def prompt_text(self, sample: Sample) -> str:
-        """Apply the card's prompt template."""
+        """Apply the prompt template.
+
+        A template line whose placeholders are all empty for this sample (no options on an open
+        question, no hint) is left out rather than sent as a blank line.
+        """
         letters = string.ascii_uppercase
         options = "\n".join(f"{letters[i]}. {c}" for i, c in enumerate(sample.choices or []))
+        question = sample.question
+        hint = sample.metadata.get("hint")
+        if hint:
+            question = f"{hint}\n{question}" if question else str(hint)
         values = {
-            **sample.metadata,
-            "question": sample.question,
+            **{k: "" if _blank(v) else v for k, v in sample.metadata.items()},
+            "question": question,
             "options": options,
             "category": sample.category or "",
         }
         try:
-            return self.card.prompt.format_map(values)
+            lines = []
+            for line in self.prompt_template.split("\n"):
+                text = line.format_map(values)
+                if text.strip() or not line.strip():
+                    lines.append(text)
+            return "\n".join(lines).strip("\n")
         except KeyError as exc:
             raise DataError(
                 f"task '{self.name}': the prompt uses {{{exc.args[0]}}}, which the sample lacks; "
@@ -183,9 +276,11 @@ class Task:
             choices=sample.choices,
         )
 
-    def score(self, prediction: str, sample: Sample) -> Score:
-        """Score a prediction with the card's scorer."""
-        return self.scorer(prediction, sample)
+    def score(self, prediction: str, sample: Sample, extraction: str | None = None) -> Score:
+        """Score a prediction with the card's scorer (``extraction``: a judge's reading of it)."""
+        if extraction is None:
+            return self.scorer(prediction, sample)
+        return self.scorer(prediction, sample, extraction=extraction)  # type: ignore[call-arg]
 
 
 def _digest_with_hooks(card_digest: str, card: TaskCard, base: Path | None) -> str:
@@ -211,20 +306,92 @@ def _digest_with_hooks(card_digest: str, card: TaskCard, base: Path | None) -> s
     return h.hexdigest()[:16] if read else card_digest
 
 
-def _choices(row: dict[str, Any], spec: str | list[str] | None, need: Any) -> list[str] | None:
+def _blank(value: Any) -> bool:
+    """Empty cells as pandas, Arrow and TSV files write them: None, NaN, "", "nan"."""
+    if value is None:
+        return True
+    if isinstance(value, float):
+        return value != value
+    return isinstance(value, str) and value.strip().lower() in ("", "nan", "none")
+
+
+def _literal_list(text: str) -> list[Any] | None:
+    """A list written as text (JSON or a Python literal), or ``None``."""
+    import ast
+    import json
+
+    for parse in (json.loads, ast.literal_eval):
+        try:
+            value = parse(text)
+        except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+            continue
+        if isinstance(value, list):
+            return value
+    return None
+
+
+def _choices(
+    row: dict[str, Any], spec: str | list[str] | None, need: Any, *, optional: bool = False
+) -> list[str] | None:
     if spec is None:
         return None
     if isinstance(spec, list):
-        return [str(need(c)) for c in spec]
+        # Option columns (A, B, C, D): absent options are empty cells at the end.
+        values = [row.get(c) for c in spec]
+        while values and _blank(values[-1]):
+            values.pop()
+        if not values:
+            if optional:
+                return None
+            raise KeyError(spec[0])
+        for column, value in zip(spec, values, strict=False):
+            if _blank(value):
+                raise ValueError(f"option column '{column}' is empty before a later option")
+        return [str(v) for v in values]
+    if optional and _blank(row.get(spec)):
+        return None
     value = need(spec)
     if isinstance(value, str):
-        import json
+        parsed = _literal_list(value)
+        if parsed is None:
+            raise ValueError(f"choices column '{spec}' is a string, not a list")
+        value = parsed
+    out = [str(v) for v in value]
+    if optional and not out:
+        return None
+    return out
 
-        try:
-            value = json.loads(value)
-        except json.JSONDecodeError:
-            raise ValueError(f"choices column '{spec}' is a string, not a list") from None
-    return [str(v) for v in value]
+
+_OPTION_MARK = re.compile(r"(?:^|(?<=\s))\(([A-J])\)\s*|^([A-J])[.:)]\s+", re.MULTILINE)
+
+
+def split_inline_choices(text: str) -> tuple[str, list[str] | None, str]:
+    """Split a question that writes its options inline into (stem, options, instruction).
+
+    Options are marked ``(A) red`` (on one line or several) or ``A. red`` at the start of a line,
+    and must run A, B, C, ... in order. The instruction is whatever follows the last option on a
+    new line. Without marked options the text is an open question: ``(text, None, "")``.
+    """
+    marks = [m for m in _OPTION_MARK.finditer(text)]
+    expected = 0
+    run: list[re.Match[str]] = []
+    for m in marks:
+        letter = m.group(1) or m.group(2)
+        if ord(letter) - ord("A") == expected:
+            run.append(m)
+            expected += 1
+        elif letter == "A":
+            run, expected = [m], 1
+    if len(run) < 2:
+        return text.strip(), None, ""
+    stem = text[: run[0].start()].strip()
+    options = []
+    for i, m in enumerate(run):
+        end = run[i + 1].start() if i + 1 < len(run) else len(text)
+        options.append(text[m.end() : end])
+    last, _, instruction = options[-1].partition("\n")
+    options[-1] = last
+    return stem, [o.strip() for o in options], instruction.strip()
 
 
 def _images(
@@ -235,9 +402,15 @@ def _images(
     columns = spec if isinstance(spec, list) else [spec]
     out: list[ImageSource] = []
     for col in columns:
+        if isinstance(spec, list) and _blank(row.get(col)):
+            continue  # several image columns (image_1..image_7): the unused ones are empty
         value = need(col)
+        if isinstance(value, str) and value.startswith("["):
+            value = _literal_list(value) or value  # several base64 images in one TSV cell
         for item in value if isinstance(value, list) else [value]:
             out.append(_image_source(item, base))
+    if not out:
+        raise KeyError(columns[0])
     return out
 
 
@@ -248,6 +421,14 @@ def _image_source(value: Any, base: Path) -> ImageSource:
         value = value.get("path")
     if isinstance(value, bytes | bytearray):
         return ImageSource(data=bytes(value))
+    if isinstance(value, str) and len(value) > 512 and not value.startswith(("/", ".")):
+        import base64
+        import binascii
+
+        try:  # VLMEvalKit TSVs carry images as base64 text
+            return ImageSource(data=base64.b64decode(value, validate=True))
+        except (binascii.Error, ValueError):
+            pass
     if isinstance(value, str) and value:
         path = Path(value)
         return ImageSource(path=str(path if path.is_absolute() else base / path))
@@ -260,9 +441,21 @@ def _image_source(value: Any, base: Path) -> ImageSource:
     raise ValueError(f"image value of type {type(value).__name__} is not a path, bytes or image")
 
 
-def load_task(task: str, data: str | None = None, args: dict[str, Any] | None = None) -> Task:
-    """Load a task by registered name or card path, optionally on a local copy of its data."""
-    return Task(find_card(task), data=data, args=args)
+def load_task(
+    task: str,
+    data: str | None = None,
+    args: dict[str, Any] | None = None,
+    prompt: str | None = None,
+) -> Task:
+    """Load a task by registered name or card path, optionally on a local copy of its data.
+
+    Args:
+        task: Registered name or card file.
+        data: Local copy of the data (any layout the loader knows).
+        args: Arguments of the card's custom loader.
+        prompt: A prompt template replacing the card's.
+    """
+    return Task(find_card(task), data=data, args=args, prompt=prompt)
 
 
 def list_tasks() -> list[TaskCard]:

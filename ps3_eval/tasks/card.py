@@ -19,6 +19,9 @@ from ps3_eval.records import GenerationConfig
 DEFAULT_MC_PROMPT = (
     "{question}\n{options}\nAnswer with the option's letter from the given choices directly."
 )
+"""The paper's model family's multiple-choice prompt (VILA, LLaVA): options, then the ask."""
+DEFAULT_SHORT_PROMPT = "{question}\nAnswer the question using a single word or phrase."
+"""The same family's short-answer prompt."""
 
 
 class _Card(BaseModel):
@@ -26,7 +29,10 @@ class _Card(BaseModel):
 
 
 class SourceSpec(_Card):
-    """Where the data comes from. Exactly one of ``hf``, ``path`` or ``loader``."""
+    """Where the data comes from: exactly one of ``hf``, ``path``, ``loader`` or ``local``.
+
+    ``local`` marks data without a public source; ``--data`` is then required.
+    """
 
     hf: str | None = None
     """Hugging Face dataset id, loaded with ``datasets.load_dataset``."""
@@ -41,13 +47,15 @@ class SourceSpec(_Card):
     """Custom loader ``module:function`` or ``file.py:function`` returning rows (dicts)."""
     args: dict[str, Any] = Field(default_factory=dict)
     """Default keyword arguments of the loader (override with ``--task-arg``)."""
+    local: str | None = None
+    """For data without a public source: what ``--data`` must hold, said to a user who omits it."""
 
     @model_validator(mode="after")
     def _one_source(self) -> SourceSpec:
-        given = [k for k in ("hf", "path", "loader") if getattr(self, k)]
+        given = [k for k in ("hf", "path", "loader", "local") if getattr(self, k)]
         if len(given) != 1:
             raise ValueError(
-                f"source needs exactly one of hf, path or loader (got {given or 'none'})"
+                f"source needs exactly one of hf, path, loader or local (got {given or 'none'})"
             )
         return self
 
@@ -59,8 +67,14 @@ class FieldMap(_Card):
     """Column with a unique id; when unset the row index is used."""
     image: str | list[str] | None = "image"
     """Image column(s): an ``Image`` feature, a path relative to the data, bytes, or a list."""
-    question: str = "question"
-    """Question column."""
+    question: str | None = "question"
+    """Question column; ``None`` when the question is inside the image (MMMU-Pro vision)."""
+    hint: str | None = None
+    """Column of context put before the question when it is not empty (MMBench's hint)."""
+    choices_in_question: bool = False
+    """The options are written in the question text (``(A) red`` or ``A. red`` lines): they are
+    parsed out, the question keeps the text before them, and the text after them is kept as
+    ``instruction`` in the metadata (V*Bench, RealWorldQA)."""
     choices: str | list[str] | None = None
     """One column holding a list of options, or several columns, one option each (A, B, ...)."""
     answer: str | None = "answer"
@@ -75,6 +89,37 @@ class FieldMap(_Card):
     """Column with the detail's box ``[x0, y0, x1, y1]``."""
     keep: list[str] = Field(default_factory=list)
     """Other columns copied into ``Sample.metadata`` (and usable in the prompt template)."""
+    group: str | None = None
+    """Column whose value groups rows that are one question asked several ways (``circular``)."""
+    group_modulo: int | None = None
+    """Group by the column's integer value modulo this (MMBench: rotations are index + k*10^6)."""
+    optional_choices: bool = False
+    """Rows whose choices column is empty are open questions (MathVista mixes both)."""
+    optional: list[str] = Field(default_factory=list)
+    """Mapped columns a copy of the data may lack (4KPro's bbox and mrr); any other missing
+    column stops the run before the first model call."""
+
+    def columns(self) -> list[str]:
+        """Every dataset column this map reads."""
+        out: list[str] = []
+        for value in (self.id, self.image, self.question, self.choices, self.answer):
+            if isinstance(value, list):
+                out.extend(value)
+            elif value:
+                out.append(value)
+        for value in (self.category, self.mrr, self.bbox, self.hint, self.group):
+            if value:
+                out.append(value)
+        return out + list(self.keep)
+
+
+class VlmEvalKitLayout(_Card):
+    """How the card reads VLMEvalKit's TSV of the same benchmark."""
+
+    tsv: str
+    """The TSV's file name as VLMEvalKit downloads it, e.g. ``MMBench_DEV_EN.tsv``."""
+    fields: dict[str, Any] = Field(default_factory=dict)
+    """``fields`` entries that differ for the TSV's columns (the rest are the card's)."""
 
 
 class TaskCard(_Card):
@@ -90,12 +135,25 @@ class TaskCard(_Card):
     """Where the benchmark appears in the paper, e.g. "Table 1"."""
     source: SourceSpec
     fields: FieldMap = Field(default_factory=FieldMap)
-    prompt: str = DEFAULT_MC_PROMPT
-    """Template with ``{question}``, ``{options}`` (lettered lines) and any kept column."""
+    vlmevalkit: VlmEvalKitLayout | None = None
+    """The VLMEvalKit TSV layout, where VLMEvalKit publishes one."""
+    prompt: str | None = None
+    """Template with ``{question}``, ``{options}`` (lettered lines) and any kept column. Unset: the
+    multiple-choice default for cards with choices, the short-answer default otherwise."""
     system: str | None = None
     """Optional system message."""
     scorer: str = "multiple_choice"
     """Registered scorer name, or ``module:function`` / ``file.py:function`` for a custom one."""
+    aggregation: str = "mean"
+    """How sample scores become metrics: ``mean``, ``ocrbench`` (totals), ``circular``."""
+
+    @property
+    def default_prompt(self) -> str:
+        """The card's template, or the family default for its kind of question."""
+        if self.prompt is not None:
+            return self.prompt
+        return DEFAULT_MC_PROMPT if self.fields.choices else DEFAULT_SHORT_PROMPT
+
     generation: GenerationConfig = Field(default_factory=GenerationConfig)
     """Decoding settings for this task."""
 
@@ -109,11 +167,20 @@ class CardFile(BaseModel):
 
 
 def builtin_dirs() -> list[Path]:
-    """Folders searched for cards: ``$PS3_EVAL_TASKS`` entries, then the checkout's benchmarks/."""
+    """Folders searched for cards: ``$PS3_EVAL_TASKS`` entries, then the shipped cards.
+
+    The shipped cards are the package ``ps3_eval.benchmarks`` (the checkout's benchmarks/ folder
+    in an editable install, a folder inside site-packages in a wheel install).
+    """
     import os
 
     dirs = [Path(p) for p in os.environ.get("PS3_EVAL_TASKS", "").split(os.pathsep) if p]
-    dirs.append(Path(__file__).resolve().parents[2] / "benchmarks")
+    try:
+        import ps3_eval.benchmarks as shipped
+
+        dirs.extend(Path(p) for p in shipped.__path__)
+    except ImportError:  # a source tree used without installing: the checkout's folder
+        dirs.append(Path(__file__).resolve().parents[2] / "benchmarks")
     return dirs
 
 

@@ -68,14 +68,30 @@ def content_fingerprint(rows: Sequence[Any]) -> str:
 class Rows:
     """A sized, re-iterable view of rows with the folder relative image paths resolve against."""
 
-    def __init__(self, data: Any, base: Path, files: Sequence[str] = ()) -> None:
+    def __init__(
+        self, data: Any, base: Path, files: Sequence[str] = (), layout: str = "hf"
+    ) -> None:
         self._data = data
         self.base = base
         self.files = list(files)
         """The data files read, relative to ``base`` where they lie under it."""
+        self.layout = layout
+        """``hf`` (the dataset's own columns: hub, snapshot, files, save_to_disk), ``vlmevalkit``
+        (a VLMEvalKit TSV, whose columns the card maps separately) or ``loader``."""
 
     def __len__(self) -> int:
         return len(self._data)
+
+    @property
+    def dataset(self) -> Any:
+        """The underlying rows: a ``datasets.Dataset``, or a loader's list of dicts."""
+        return self._data
+
+    @property
+    def column_names(self) -> set[str] | None:
+        """The dataset's columns, or ``None`` where rows may differ (a custom loader's)."""
+        names = getattr(self._data, "column_names", None)
+        return set(names) if isinstance(names, list) else None
 
     @functools.cached_property
     def fingerprint(self) -> str:
@@ -177,8 +193,7 @@ def split_files(folder: Path, split: str) -> list[Path]:
     by_split = {name: files for name, files in by_split.items() if files}
     if not by_split:
         raise UsageError(
-            f"data folder {folder} holds no parquet, jsonl, json or csv file and no save_to_disk "
-            f"dataset."
+            f"data folder {folder} is not in a layout --data reads; expected {LAYOUTS}."
         )
     unsplit = list(patterns) == ["train"] and next(iter(patterns.values())) == ["**"]
     if unsplit:
@@ -195,21 +210,142 @@ def _relative(files: Sequence[Path], base: Path) -> list[str]:
     return [str(f.relative_to(base)) if f.is_relative_to(base) else str(f) for f in files]
 
 
-def _load_local(path: Path, split: str, config: str | None = None) -> tuple[Any, Path, list[str]]:
+LAYOUTS = (
+    "a hub snapshot folder (as `huggingface-cli download` writes it), a save_to_disk folder, a "
+    "folder or file of parquet / jsonl / json / csv, or a VLMEvalKit .tsv"
+)
+"""The local layouts ``--data`` accepts, for error messages."""
+
+
+def _snapshot_root(path: Path) -> Path:
+    """A Hugging Face cache entry (``datasets--org--name``) resolves to its current snapshot."""
+    snapshots = path / "snapshots"
+    if not snapshots.is_dir():
+        return path
+    ref = path / "refs" / "main"
+    if ref.is_file() and (snapshots / ref.read_text().strip()).is_dir():
+        return snapshots / ref.read_text().strip()
+    found = sorted(p for p in snapshots.iterdir() if p.is_dir())
+    return found[-1] if found else path
+
+
+def _card_configs(folder: Path) -> list[dict[str, Any]] | None:
+    """The ``configs`` list of a dataset repo's README.md front matter, if it has one."""
+    import yaml
+
+    readme = folder / "README.md"
+    if not readme.is_file():
+        return None
+    text = readme.read_text(encoding="utf-8", errors="replace")
+    if not text.startswith("---"):
+        return None
+    try:
+        meta = yaml.safe_load(text.split("---", 2)[1])
+    except (yaml.YAMLError, IndexError):
+        return None
+    configs = meta.get("configs") if isinstance(meta, dict) else None
+    return configs if isinstance(configs, list) and configs else None
+
+
+def _load_snapshot(
+    folder: Path, configs: list[dict[str, Any]], split: str, config: str | None
+) -> tuple[Any, Path, list[str]]:
+    """A hub snapshot whose README declares its configs: read as the hub would read it."""
+    import datasets
+
+    names = [str(c.get("config_name", "default")) for c in configs]
+    name = config or ("default" if "default" in names else names[0])
+    if name not in names:
+        raise UsageError(
+            f"data folder {folder} has the configs {', '.join(names)} but not '{name}' (the "
+            f"card's source.config); point --data at the dataset's snapshot or fix the card."
+        )
+    entry = configs[names.index(name)]
+    files = entry.get("data_files")
+    splits = (
+        [str(f.get("split", "train")) for f in files if isinstance(f, dict)]
+        if isinstance(files, list)
+        else []
+    )
+    if splits and split not in splits:
+        raise UsageError(
+            f"config '{name}' in {folder} has the splits {', '.join(splits)} but not '{split}' "
+            f"(the card's source.split)."
+        )
+    try:
+        ds = datasets.load_dataset(str(folder), name, split=split)
+    except Exception as exc:  # missing shards and the like: one line, never a traceback
+        raise UsageError(
+            f"could not read config '{name}' split '{split}' of {folder} "
+            f"({type(exc).__name__}: {first_line(exc)})."
+        ) from None
+    patterns = [
+        p
+        for f in (files if isinstance(files, list) else [])
+        if isinstance(f, dict) and str(f.get("split", "train")) == split
+        for p in (f["path"] if isinstance(f.get("path"), list) else [f.get("path")])
+        if isinstance(p, str)
+    ]
+    read = sorted({str(m.relative_to(folder)) for p in patterns for m in folder.glob(p)})
+    return ds, folder, read
+
+
+def _load_tsv(path: Path) -> tuple[Any, Path, list[str]]:
+    """A VLMEvalKit TSV: one row per item, images as base64 text.
+
+    Rows that repeat another row's image (MMBench's rotated copies) hold that row's ``index``
+    instead of the image, as VLMEvalKit writes them; they get the image back here.
+    """
+    import datasets
+    import pandas as pd
+
+    try:
+        frame = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False)
+    except Exception as exc:  # pandas raises several parser errors
+        raise UsageError(f"cannot read {path} as a TSV ({first_line(exc)}).") from None
+    if "index" not in frame.columns:
+        raise UsageError(
+            f"{path} has no 'index' column; a VLMEvalKit TSV has index, image, question, "
+            f"answer, ... columns."
+        )
+    if "image" in frame.columns:
+        by_index = dict(zip(frame["index"], frame["image"], strict=True))
+        frame["image"] = [
+            by_index.get(v, v) if len(v) <= 64 else v for v in frame["image"].tolist()
+        ]
+    for column in frame.columns:
+        if column != "image":
+            frame[column] = [None if v == "" else v for v in frame[column].tolist()]
+    return datasets.Dataset.from_pandas(frame, preserve_index=False), path.parent, [path.name]
+
+
+def _load_local(
+    path: Path, split: str, config: str | None = None
+) -> tuple[Any, Path, list[str], str]:
     import datasets
 
     _quiet_datasets()
 
     if not path.exists():
         raise UsageError(f"data path {path} does not exist.")
+    if path.is_file() and path.suffix.lower() == ".tsv":
+        return (*_load_tsv(path), "vlmevalkit")
+    if path.is_dir():
+        path = _snapshot_root(path)
+        configs = _card_configs(path)
+        if configs is not None:
+            return (*_load_snapshot(path, configs, split, config), "hf")
     if path.is_dir() and (
         (path / "dataset_info.json").exists()
         or (path / "dataset_dict.json").exists()
         or (path / "state.json").exists()
     ):
-        return _pick_split(datasets.load_from_disk(str(path)), split, str(path)), path, []
+        return _pick_split(datasets.load_from_disk(str(path)), split, str(path)), path, [], "hf"
     if path.is_dir():
         folder = path / config if config and (path / config).is_dir() else path
+        tsvs = sorted(folder.glob("*.tsv"))
+        if len(tsvs) == 1 and not any(folder.glob("*.parquet")):
+            return (*_load_tsv(tsvs[0]), "vlmevalkit")
         files = split_files(folder, split)
         # One builder per load: prefer the first format (parquet) the split has files in.
         builder = next(
@@ -218,14 +354,17 @@ def _load_local(path: Path, split: str, config: str | None = None) -> tuple[Any,
         chosen = [f for f in files if _BUILDERS[f.suffix.lower()] == builder]
         ds = datasets.load_dataset(builder, data_files=[str(f) for f in chosen], split="train")
         log.info("split %s of %s: read %s", split, path, ", ".join(_relative(chosen, path)))
-        return ds, folder, _relative(chosen, path)
+        return ds, folder, _relative(chosen, path), "hf"
     file_builder = _BUILDERS.get(path.suffix.lower())
     if file_builder is None:
+        raise UsageError(f"data file {path} has an unknown type; --data takes {LAYOUTS}.")
+    try:
+        ds = datasets.load_dataset(file_builder, data_files=[str(path)], split="train")
+    except Exception as exc:  # malformed files: one line naming the file
         raise UsageError(
-            f"data file {path} has an unknown type; use .parquet, .jsonl, .json or .csv."
-        )
-    ds = datasets.load_dataset(file_builder, data_files=[str(path)], split="train")
-    return ds, path.parent, [path.name]
+            f"cannot read {path} as {file_builder} ({type(exc).__name__}: {first_line(exc)})."
+        ) from None
+    return ds, path.parent, [path.name], "hf"
 
 
 def open_rows(
@@ -238,8 +377,9 @@ def open_rows(
     """Open the card's data: ``--data`` override, custom loader, local path or hub id."""
     src = card.source
     files: list[str] = []
+    layout = "hf"
     if data:
-        ds, base, files = _load_local(Path(data).expanduser(), src.split, src.config)
+        ds, base, files, layout = _load_local(Path(data).expanduser(), src.split, src.config)
     elif loader is not None:
         try:
             rows = loader(**args)
@@ -251,11 +391,13 @@ def open_rows(
             raise UsageError(f"task '{card.name}': {first_line(exc)}.") from None
         if not isinstance(rows, Sequence):
             rows = list(rows)
-        return Rows(rows, card_dir)
+        return Rows(rows, card_dir, layout="loader")
+    elif src.local:
+        raise UsageError(f"task '{card.name}' has no public data: pass --data with {src.local}")
     elif src.path:
         path = Path(src.path).expanduser()
         local = path if path.is_absolute() else card_dir / path
-        ds, base, files = _load_local(local, src.split, src.config)
+        ds, base, files, layout = _load_local(local, src.split, src.config)
     else:
         import datasets
 
@@ -265,8 +407,9 @@ def open_rows(
             ds = datasets.load_dataset(src.hf, src.config, split=src.split)
         except Exception as exc:  # datasets raises many types; all mean "could not load"
             raise UsageError(
-                f"could not load dataset '{src.hf}' ({type(exc).__name__}: "
-                f"{first_line(exc)}); pass --data PATH to a local copy."
+                f"could not load dataset '{src.hf}' ({type(exc).__name__}: {first_line(exc)}). "
+                f"Without hub access: run `ps3-eval data {card.name} --to DIR` where there is "
+                f"access, then pass --data DIR (or --data with any local copy you have)."
             ) from None
         base = card_dir
-    return Rows(_undecoded(ds), base, files)
+    return Rows(_undecoded(ds), base, files, layout)
