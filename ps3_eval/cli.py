@@ -385,3 +385,7 @@ def main() -> None:
 
 
 __all__ = ["app", "main", "print_summary"]
+
+
+if __name__ == "__main__":
+    main()

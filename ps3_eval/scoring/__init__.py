@@ -126,7 +126,7 @@ def relaxed_accuracy(prediction: str, sample: Sample) -> Score:
 
 
 @register_scorer("anls")
-def anls(prediction: str, sample: Sample) -> Score:
+def score_anls(prediction: str, sample: Sample) -> Score:
     """DocVQA's and InfographicVQA's ANLS (:mod:`ps3_eval.scoring.anls`)."""
     from ps3_eval.scoring.anls import anls as score
 
@@ -134,7 +134,7 @@ def anls(prediction: str, sample: Sample) -> Score:
 
 
 @register_scorer("ocrbench")
-def ocrbench(prediction: str, sample: Sample) -> Score:
+def score_ocrbench(prediction: str, sample: Sample) -> Score:
     """OCRBench's substring rule (:mod:`ps3_eval.scoring.ocrbench`); the category is the type."""
     from ps3_eval.scoring.ocrbench import HMER_CATEGORY, ocrbench_match
 
@@ -145,13 +145,13 @@ def ocrbench(prediction: str, sample: Sample) -> Score:
 
 
 @register_scorer("mathvista")
-def mathvista(prediction: str, sample: Sample, extraction: str | None = None) -> Score:
+def score_mathvista(prediction: str, sample: Sample, extraction: str | None = None) -> Score:
     """MathVista's accuracy (:mod:`ps3_eval.scoring.mathvista`).
 
     The sample's metadata carries ``question_type``, ``answer_type``, ``precision`` and, for
     free-form items, the answer is ``targets[0]``; multiple-choice targets are option letters.
     """
-    from ps3_eval.scoring import mathvista as mv
+    from ps3_eval.scoring import mathvista as mv  # the module (the scorer is score_mathvista)
 
     meta = sample.metadata
     qtype = str(meta.get("question_type") or ("multi_choice" if sample.choices else "free_form"))

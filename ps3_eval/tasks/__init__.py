@@ -76,6 +76,8 @@ class Task:
         self.scorer: Scorer = get_scorer(self.card.scorer, base)
         get_aggregation(self.card.aggregation)  # an unknown name fails here, before any call
         self.fields: FieldMap = self.card.fields
+        self.text_cells = False
+        """Lists and images are written as text (a VLMEvalKit TSV: list literals, base64)."""
         """The column map in use (the card's, or its VLMEvalKit variant for a TSV)."""
         self._rows: Any = None
 
@@ -97,6 +99,7 @@ class Task:
                 )
             rows = open_rows(self.card, self.data, base, loader, self.args)
             self.fields = self._fields_for(rows.layout)
+            self.text_cells = rows.layout == "vlmevalkit"
             self._check_columns(rows)
             self._rows = rows
         return self._rows
@@ -187,8 +190,8 @@ class Task:
             targets: list[str] = []
             if f.answer:
                 answer = need(f.answer)
-                if isinstance(answer, str) and answer.startswith("[") and not choices:
-                    answer = _literal_list(answer) or answer  # VLMEvalKit writes lists as text
+                if self.text_cells and isinstance(answer, str) and answer.startswith("["):
+                    answer = _literal_list(answer) or answer
                 if choices:
                     targets = [letter_of(str(answer), choices, f.answer_format)]
                 else:
@@ -197,7 +200,7 @@ class Task:
                     )
                 if not targets or not any(t.strip() for t in targets):
                     raise ValueError("the answer is empty")
-            images = _images(row, f.image, base, need)
+            images = _images(row, f.image, base, need, text_cells=self.text_cells)
             bbox = need(f.bbox) if f.bbox and row.get(f.bbox) is not None else None
             group = None
             if f.group:
@@ -395,7 +398,12 @@ def split_inline_choices(text: str) -> tuple[str, list[str] | None, str]:
 
 
 def _images(
-    row: dict[str, Any], spec: str | list[str] | None, base: Path, need: Any
+    row: dict[str, Any],
+    spec: str | list[str] | None,
+    base: Path,
+    need: Any,
+    *,
+    text_cells: bool = False,
 ) -> list[ImageSource]:
     if spec is None:
         return []
@@ -405,30 +413,30 @@ def _images(
         if isinstance(spec, list) and _blank(row.get(col)):
             continue  # several image columns (image_1..image_7): the unused ones are empty
         value = need(col)
-        if isinstance(value, str) and value.startswith("["):
+        if text_cells and isinstance(value, str) and value.startswith("["):
             value = _literal_list(value) or value  # several base64 images in one TSV cell
         for item in value if isinstance(value, list) else [value]:
-            out.append(_image_source(item, base))
+            out.append(_image_source(item, base, text_cells=text_cells))
     if not out:
         raise KeyError(columns[0])
     return out
 
 
-def _image_source(value: Any, base: Path) -> ImageSource:
+def _image_source(value: Any, base: Path, *, text_cells: bool = False) -> ImageSource:
     if isinstance(value, dict):
         if value.get("bytes"):
             return ImageSource(data=value["bytes"], path=value.get("path"))
         value = value.get("path")
     if isinstance(value, bytes | bytearray):
         return ImageSource(data=bytes(value))
-    if isinstance(value, str) and len(value) > 512 and not value.startswith(("/", ".")):
+    if text_cells and isinstance(value, str) and len(value) > 64:
         import base64
         import binascii
 
-        try:  # VLMEvalKit TSVs carry images as base64 text
+        try:  # VLMEvalKit TSVs carry images as base64 text (short cells are row references)
             return ImageSource(data=base64.b64decode(value, validate=True))
         except (binascii.Error, ValueError):
-            pass
+            raise ValueError("image cell is neither base64 nor a row index") from None
     if isinstance(value, str) and value:
         path = Path(value)
         return ImageSource(path=str(path if path.is_absolute() else base / path))

@@ -152,7 +152,8 @@ class TaskCard(_Card):
         """The card's template, or the family default for its kind of question."""
         if self.prompt is not None:
             return self.prompt
-        return DEFAULT_MC_PROMPT if self.fields.choices else DEFAULT_SHORT_PROMPT
+        mc = self.fields.choices or self.fields.choices_in_question
+        return DEFAULT_MC_PROMPT if mc else DEFAULT_SHORT_PROMPT
 
     generation: GenerationConfig = Field(default_factory=GenerationConfig)
     """Decoding settings for this task."""

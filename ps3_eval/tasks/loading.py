@@ -251,8 +251,6 @@ def _load_snapshot(
     folder: Path, configs: list[dict[str, Any]], split: str, config: str | None
 ) -> tuple[Any, Path, list[str]]:
     """A hub snapshot whose README declares its configs: read as the hub would read it."""
-    import datasets
-
     names = [str(c.get("config_name", "default")) for c in configs]
     name = config or ("default" if "default" in names else names[0])
     if name not in names:
@@ -272,13 +270,6 @@ def _load_snapshot(
             f"config '{name}' in {folder} has the splits {', '.join(splits)} but not '{split}' "
             f"(the card's source.split)."
         )
-    try:
-        ds = datasets.load_dataset(str(folder), name, split=split)
-    except Exception as exc:  # missing shards and the like: one line, never a traceback
-        raise UsageError(
-            f"could not read config '{name}' split '{split}' of {folder} "
-            f"({type(exc).__name__}: {first_line(exc)})."
-        ) from None
     patterns = [
         p
         for f in (files if isinstance(files, list) else [])
@@ -286,8 +277,40 @@ def _load_snapshot(
         for p in (f["path"] if isinstance(f.get("path"), list) else [f.get("path")])
         if isinstance(p, str)
     ]
-    read = sorted({str(m.relative_to(folder)) for p in patterns for m in folder.glob(p)})
-    return ds, folder, read
+    if isinstance(files, str):  # one pattern for a config with a single split
+        patterns = [files]
+    found = sorted({m for p in patterns for m in folder.glob(p) if m.is_file()})
+    if not found:
+        raise UsageError(
+            f"config '{name}' split '{split}' of {folder} names files that are not there "
+            f"({', '.join(patterns) or 'no pattern'}); the download may be incomplete."
+        )
+    # The files are read by explicit path (as a folder without a README is): datasets' own
+    # loader of a local repo caches by folder name and relative paths, so two snapshots in
+    # folders of the same name could be served each other's rows.
+    ds, chosen = _read_files(found, folder)
+    return ds, folder, _relative(chosen, folder)
+
+
+def _read_files(files: Sequence[Path], where: Path) -> tuple[Any, list[Path]]:
+    """One split from data files, and the files read.
+
+    One builder per load: the first format (parquet first) that has files is read.
+    """
+    import datasets
+
+    supported = [f for f in files if f.suffix.lower() in _BUILDERS]
+    if not supported:
+        raise UsageError(f"{where} holds no parquet, jsonl, json or csv file for this split.")
+    builder = next(b for suffix, b in _BUILDERS.items() if any(f.suffix == suffix for f in files))
+    chosen = [f for f in supported if _BUILDERS[f.suffix.lower()] == builder]
+    try:
+        ds = datasets.load_dataset(builder, data_files=[str(f) for f in chosen], split="train")
+        return ds, chosen
+    except Exception as exc:  # malformed files: one line naming the folder
+        raise UsageError(
+            f"cannot read the {builder} files of {where} ({type(exc).__name__}: {first_line(exc)})."
+        ) from None
 
 
 def _load_tsv(path: Path) -> tuple[Any, Path, list[str]]:
@@ -346,13 +369,7 @@ def _load_local(
         tsvs = sorted(folder.glob("*.tsv"))
         if len(tsvs) == 1 and not any(folder.glob("*.parquet")):
             return (*_load_tsv(tsvs[0]), "vlmevalkit")
-        files = split_files(folder, split)
-        # One builder per load: prefer the first format (parquet) the split has files in.
-        builder = next(
-            b for suffix, b in _BUILDERS.items() if any(f.suffix == suffix for f in files)
-        )
-        chosen = [f for f in files if _BUILDERS[f.suffix.lower()] == builder]
-        ds = datasets.load_dataset(builder, data_files=[str(f) for f in chosen], split="train")
+        ds, chosen = _read_files(split_files(folder, split), folder)
         log.info("split %s of %s: read %s", split, path, ", ".join(_relative(chosen, path)))
         return ds, folder, _relative(chosen, path), "hf"
     file_builder = _BUILDERS.get(path.suffix.lower())

@@ -1,0 +1,335 @@
+"""The paper's benchmark cards on small files in each dataset's real layout (no network)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from ps3_eval.cli import app
+from ps3_eval.errors import UsageError
+from ps3_eval.records import Sample
+from ps3_eval.runner import evaluate
+from ps3_eval.tasks import BrokenSample, list_tasks, load_task
+from tests import layouts
+
+PAPER_CARDS = {
+    "textvqa",
+    "chartqa",
+    "docvqa",
+    "infovqa",
+    "ocrbench",
+    "vstar",
+    "realworldqa",
+    "mathvista",
+    "mmbench",
+    "mmmu_pro",
+    "mmmu_pro_vision",
+    "4kpro",
+}
+
+
+def _samples(task_name: str, data: Path) -> list[Sample]:
+    task = load_task(task_name, data=str(data))
+    out = list(task.samples())
+    broken = [s for s in out if isinstance(s, BrokenSample)]
+    assert not broken, broken
+    return out  # type: ignore[return-value]
+
+
+def test_every_paper_benchmark_has_a_card() -> None:
+    assert PAPER_CARDS <= {c.name for c in list_tasks()}
+
+
+@pytest.mark.parametrize("name", sorted(layouts.BUILDERS))
+def test_card_reads_its_hub_snapshot_and_runs(name: str, tmp_path: Path) -> None:
+    config, split, ds = layouts.BUILDERS[name]()
+    snap = layouts.write_snapshot(tmp_path / "snap", [(config, split, ds)])
+    samples = _samples(name, snap)
+    assert len(samples) == len(ds)
+    for s in samples:
+        assert s.images and s.images[0].data, s.id
+        assert s.targets
+    summary = evaluate(
+        name, "scripted", data=str(snap), output_dir=tmp_path / "runs", concurrency=2
+    )
+    assert summary.complete and summary.n_errors == 0 and summary.n == len(ds)
+    task = load_task(name, data=str(snap))
+    if task.card.scorer == "multiple_choice":
+        assert summary.metrics["accuracy"].mean == 1.0
+
+
+def test_textvqa_fields(tmp_path: Path) -> None:
+    snap = layouts.write_snapshot(tmp_path / "s", [layouts.textvqa()])
+    s = _samples("textvqa", snap)[0]
+    assert s.id == "34602" and len(s.targets) == 10 and s.metadata["image_id"] == "im0"
+    prompt = load_task("textvqa", data=str(snap)).prompt_text(s)
+    assert prompt == "what brand is sign 0?\nAnswer the question using a single word or phrase."
+
+
+def test_docvqa_and_infovqa_side_by_side_in_one_snapshot(tmp_path: Path) -> None:
+    # lmms-lab/DocVQA holds both configs; reading InfographicVQA must not touch DocVQA's files
+    # (whose columns differ: that mix used to end in a datasets CastError).
+    snap = layouts.write_snapshot(tmp_path / "DocVQA", [layouts.docvqa(), layouts.infovqa()])
+    info = _samples("infovqa", snap)
+    doc = _samples("docvqa", snap)
+    assert info[0].id == "98313" and info[0].targets == ["9%", "9"]
+    assert doc[0].id == "49153" and doc[0].metadata["question_types"] == ["form"]
+    task = load_task("infovqa", data=str(snap))
+    assert all(f.startswith("InfographicVQA/") for f in task.data_files)
+
+
+def test_config_folders_without_a_readme(tmp_path: Path) -> None:
+    snap = layouts.write_snapshot(tmp_path / "DocVQA", [layouts.docvqa(), layouts.infovqa()])
+    (snap / "README.md").unlink()
+    assert _samples("infovqa", snap)[0].id == "98313"
+    assert _samples("docvqa", snap)[0].id == "49153"
+
+
+def test_hugging_face_cache_entry_resolves_to_its_snapshot(tmp_path: Path) -> None:
+    repo = tmp_path / "datasets--lmms-lab--DocVQA"
+    layouts.write_snapshot(repo / "snapshots" / "abc123", [layouts.docvqa(), layouts.infovqa()])
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text("abc123")
+    assert _samples("infovqa", repo)[0].id == "98313"
+
+
+def test_missing_config_or_split_is_one_line(tmp_path: Path) -> None:
+    snap = layouts.write_snapshot(tmp_path / "s", [layouts.docvqa()])
+    with pytest.raises(UsageError, match="configs DocVQA but not 'InfographicVQA'"):
+        len(load_task("infovqa", data=str(snap)))
+
+
+def test_wrong_layout_names_the_layouts_it_expected(tmp_path: Path) -> None:
+    folder = tmp_path / "junk"
+    folder.mkdir()
+    (folder / "notes.txt").write_text("not data")
+    with pytest.raises(UsageError) as info:
+        len(load_task("chartqa", data=str(folder)))
+    message = str(info.value)
+    assert "\n" not in message and "hub snapshot" in message and "VLMEvalKit .tsv" in message
+
+
+def test_missing_column_stops_before_any_model_call(tmp_path: Path) -> None:
+    _, split, ds = layouts.mmbench()
+    snap = layouts.write_snapshot(tmp_path / "s", [("en", split, ds.remove_columns(["hint"]))])
+    with pytest.raises(UsageError, match=r"task 'mmbench': the data has no column 'hint'"):
+        evaluate("mmbench", "scripted", data=str(snap), output_dir=tmp_path / "runs")
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").rglob("samples.jsonl"))
+
+
+def test_empty_answer_list_and_missing_image_are_sample_errors(tmp_path: Path) -> None:
+    _, split, ds = layouts.textvqa()
+    rows = ds.to_dict()
+    rows["answers"][1] = []
+    rows["image"][2] = None
+    import datasets
+
+    broken = datasets.Dataset.from_dict(rows, features=ds.features)
+    snap = layouts.write_snapshot(tmp_path / "s", [(None, split, broken)])
+    summary = evaluate("textvqa", "scripted", data=str(snap), output_dir=tmp_path / "runs")
+    assert summary.n == 2 and summary.n_errors == 2
+    lines = [json.loads(x) for x in next((tmp_path / "runs").rglob("samples.jsonl")).open()]
+    errors = {r["sample_id"]: r for r in lines if r["error"]}
+    assert errors["34603"]["error_kind"] == "data" and "answer is empty" in errors["34603"]["error"]
+    assert errors["34604"]["error_kind"] == "data" and "'image'" in errors["34604"]["error"]
+
+
+def test_inline_options_are_parsed_out_of_the_question(tmp_path: Path) -> None:
+    snap = layouts.write_snapshot(tmp_path / "v", [layouts.vstar()])
+    s = _samples("vstar", snap)[1]
+    assert s.question == "What is the colour of the umbrella 1?"
+    assert s.choices == ["red", "blue", "white", "black"] and s.targets == ["B"]
+    prompt = load_task("vstar", data=str(snap)).prompt_text(s)
+    assert prompt.count("Answer with the option's letter") == 1 and "\nD. black\n" in prompt
+
+    snap = layouts.write_snapshot(tmp_path / "r", [layouts.realworldqa()])
+    task = load_task("realworldqa", data=str(snap))
+    mc, open_q = _samples("realworldqa", snap)[:2]
+    assert mc.choices == ["The left lane", "The middle lane", "The right lane"]
+    assert open_q.choices is None and open_q.targets == ["3"]
+    assert task.prompt_text(open_q) == (
+        "How many cars are visible?\nPlease answer directly with a single word or number."
+    )
+    assert task.prompt_text(mc).endswith(
+        "C. The right lane\nPlease answer directly with only the "
+        "letter of the correct option and nothing else."
+    )
+
+
+def test_mathvista_mixes_choices_and_free_form(tmp_path: Path) -> None:
+    snap = layouts.write_snapshot(tmp_path / "m", [layouts.mathvista()])
+    mc, integer, flt, lst = _samples("mathvista", snap)
+    assert mc.choices == ["x", "y", "neither"] and mc.targets == ["B"]
+    assert integer.choices is None and integer.targets == ["7"]
+    assert flt.metadata["precision"] == 2.0 and flt.metadata["answer_type"] == "float"
+    assert lst.targets == ["[1, 3]"]
+    assert load_task("mathvista", data=str(snap)).prompt_text(mc).startswith("Hint:")
+
+
+def test_mmbench_rotations_share_a_group_and_absent_options_drop(tmp_path: Path) -> None:
+    snap = layouts.write_snapshot(tmp_path / "m", [layouts.mmbench()])
+    samples = _samples("mmbench", snap)
+    assert len(samples) == 3 + 4 + 3
+    by_id = {s.id: s for s in samples}
+    assert by_id["0"].group == by_id["1000000"].group == by_id["2000000"].group == "0"
+    assert by_id["0"].choices == ["cat", "dog", "bird"]  # empty D dropped
+    assert by_id["1"].choices is not None and len(by_id["1"].choices) == 4
+    prompt = load_task("mmbench", data=str(snap)).prompt_text(by_id["0"])
+    assert prompt.startswith("A farm scene.\nWhich animal is in picture 0?\nA. cat")
+    assert "A farm" not in load_task("mmbench", data=str(snap)).prompt_text(by_id["1"])
+
+
+def test_mmmu_pro_options_written_as_text_and_several_images(tmp_path: Path) -> None:
+    snap = layouts.write_snapshot(tmp_path / "p", [layouts.mmmu_pro()])
+    s0, s1, s2 = _samples("mmmu_pro", snap)
+    assert len(s0.choices or []) == 10 and s0.targets == ["J"] and len(s0.images) == 1
+    assert s1.choices == ["x", "y"] and len(s1.images) == 2
+    assert (s2.choices or [])[0] == "o'0" and len(s2.images) == 3 and s2.targets == ["I"]
+
+    snap = layouts.write_snapshot(tmp_path / "v", [layouts.mmmu_pro_vision()])
+    task = load_task("mmmu_pro_vision", data=str(snap))
+    v = _samples("mmmu_pro_vision", snap)[0]
+    assert v.question == "" and len(v.choices or []) == 10
+    assert task.prompt_text(v) == "Answer with the option's letter from the given choices directly."
+
+
+def _mmbench_tsv(path: Path) -> Path:
+    _, _, ds = layouts.mmbench()
+    rows = []
+    for r in ds:
+        image = layouts.png(r["index"] % 1_000_000)
+        rows.append(
+            {
+                "index": r["index"],
+                # VLMEvalKit stores a rotation's image as the index of the row that has it.
+                "image": image if r["index"] < 1_000_000 else str(r["index"] % 1_000_000),
+                "question": r["question"],
+                "hint": r["hint"] or "",
+                **{k: r[k] or "" for k in "ABCD"},
+                "answer": r["answer"],
+                "category": r["category"],
+                "l2-category": r["L2-category"],
+                "split": "dev",
+            }
+        )
+    return layouts.write_tsv(path, rows)
+
+
+def test_mmbench_circular_from_a_vlmevalkit_tsv(tmp_path: Path) -> None:
+    tsv = _mmbench_tsv(tmp_path / "MMBench_DEV_EN.tsv")
+    samples = _samples("mmbench", tsv)
+    assert len(samples) == 10 and all(s.images[0].data for s in samples)
+    rotated = next(s for s in samples if s.id == "1000001")
+    main = next(s for s in samples if s.id == "1")
+    assert rotated.images[0].data == main.images[0].data and rotated.group == "1"
+    # Right everywhere except one rotation of question 1: two of three questions survive.
+    answers = {s.id: s.targets[0] for s in samples}
+    answers["2000001"] = "A" if answers["2000001"] != "A" else "B"
+    file = tmp_path / "answers.json"
+    file.write_text(json.dumps(answers))
+    summary = evaluate(
+        "mmbench", f"scripted:answers={file}", data=str(tsv), output_dir=tmp_path / "runs"
+    )
+    circ = summary.metrics["circular_accuracy"]
+    assert circ.n == 3 and circ.mean == pytest.approx(2 / 3)
+    assert summary.metrics["accuracy"].n == 10 and summary.metrics["accuracy"].mean == 0.9
+    assert summary.by_category["object_localization"]["circular_accuracy"].n == 3
+
+
+def test_tsv_for_a_card_without_a_vlmevalkit_layout_is_refused(tmp_path: Path) -> None:
+    tsv = _mmbench_tsv(tmp_path / "x.tsv")
+    with pytest.raises(UsageError, match="'mathvista' has no VLMEvalKit layout"):
+        len(load_task("mathvista", data=str(tsv)))
+
+
+def test_ocrbench_totals_from_the_cli(tmp_path: Path) -> None:
+    snap = layouts.write_snapshot(tmp_path / "o", [layouts.ocrbench()])
+    answers = {"0": "The word is COFFEE", "1": "x^{2}", "2": "03-12-2020", "3": "10"}
+    file = tmp_path / "a.json"
+    file.write_text(json.dumps(answers))
+    result = CliRunner().invoke(
+        app,
+        [
+            "run",
+            "-t",
+            "ocrbench",
+            "-m",
+            f"scripted:answers={file}",
+            "--data",
+            str(snap),
+            "--output-dir",
+            str(tmp_path / "runs"),
+            "--json",
+            "-q",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    metrics = summary["metrics"]
+    # "10" earns the point for the answer "1" under the official substring rule.
+    assert metrics["ocrbench_score"]["mean"] == 3.0
+    assert metrics["ocrbench_score/Text Recognition"]["mean"] == 1.0
+    assert metrics["ocrbench_score/Key Information Extraction"]["mean"] == 0.0
+    assert metrics["ocrbench_score/Handwritten Mathematical Expression Recognition"]["mean"] == 1
+    line = [json.loads(x) for x in next((tmp_path / "runs").rglob("samples.jsonl")).open()]
+    flagged = {r["sample_id"] for r in line if "inside_longer_token" in r["notes"]}
+    assert flagged == {"3"}
+
+
+def test_4kpro_needs_data_and_reads_the_probe_export(tmp_path: Path) -> None:
+    with pytest.raises(UsageError, match="task '4kpro' has no public data: pass --data"):
+        len(load_task("4kpro"))
+    out = tmp_path / "k"
+    result = CliRunner().invoke(
+        app, ["data", "probe4k", "--to", str(out), "--format", "4kpro", "--task-arg", "n=8"]
+    )
+    assert result.exit_code == 0, result.output
+    rows = [json.loads(x) for x in (out / "test.jsonl").open()]
+    assert set(rows[0]) == {
+        "question_id",
+        "image",
+        "question",
+        "A",
+        "B",
+        "C",
+        "D",
+        "answer",
+        "category",
+        "bbox",
+        "mrr",
+    }
+    assert {r["category"] for r in rows} <= {"autonomous_vehicle", "household", "gaming", "ui"}
+    summary = evaluate("4kpro", "scripted", data=str(out), output_dir=tmp_path / "runs")
+    assert summary.n == 8 and summary.metrics["accuracy"].mean == 1.0
+    assert set(summary.by_mrr) == {"1K", "2K", "4K"} and len(summary.by_category) == 4
+    # Without the optional columns the card still reads the copy.
+    for r in rows:
+        r.pop("bbox"), r.pop("mrr")
+    (out / "test.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    assert all(s.mrr is None for s in _samples("4kpro", out))
+
+
+def test_data_command_saves_a_copy_that_data_reads(tmp_path: Path) -> None:
+    # A card whose source is a local path stands in for a hub id: the same save code runs.
+    snap = layouts.write_snapshot(tmp_path / "src", [layouts.chartqa()])
+    card_text = Path(load_task("chartqa").card_path or "").read_text()
+    card = tmp_path / "chartqa_local.yaml"
+    card.write_text(
+        card_text.replace(
+            "source: {hf: lmms-lab/ChartQA, split: test}", f"source: {{path: {snap}, split: test}}"
+        )
+    )
+    out = tmp_path / "saved"
+    result = CliRunner().invoke(app, ["data", str(card), "--to", str(out)])
+    assert result.exit_code == 0, result.output
+    assert (out / "dataset_dict.json").is_file()
+    again = _samples("chartqa", out)
+    assert [s.targets for s in again] == [["12.5"], ["0"], ["Yes"], ["40%"]]
+    assert again[0].category == "human_test"
+    result = CliRunner().invoke(app, ["data", str(card), "--to", str(out)])
+    assert isinstance(result.exception, UsageError) and "not empty" in str(result.exception)
+    shutil.rmtree(out)
