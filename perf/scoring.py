@@ -4,7 +4,8 @@ same rule; prints ratios measured in this one run.
     python perf/scoring.py [--n 100000]
 
 The plain loop for ANLS is the textbook dynamic-programming edit distance in Python; the target
-is ANLS at least 10x that loop. The other metrics are printed as predictions per second.
+is ANLS at least 10x that loop. The other metrics (plain Python rules themselves) are printed as
+predictions per second, and the circular aggregation as results per second.
 """
 
 from __future__ import annotations
@@ -19,7 +20,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from datetime import datetime, timezone
+
+from ps3_eval.records import ModelOutput, Sample, SampleResult
+from ps3_eval.scoring import get_scorer
+from ps3_eval.scoring.aggregate import get_aggregation
 from ps3_eval.scoring.anls import _fold, anls
+from ps3_eval.scoring.ocrbench import ocrbench_match
 from ps3_eval.scoring.relaxed import relaxed_accuracy
 from ps3_eval.scoring.vqa import vqa_accuracy
 
@@ -59,6 +66,13 @@ def _rate(fn: Callable[[str, Sequence[str]], float], pairs: list[tuple[str, list
     return len(pairs) / (time.perf_counter() - start)
 
 
+def _rate_samples(fn: Callable[..., object], preds: list[str], samples: list[Sample]) -> float:
+    start = time.perf_counter()
+    for prediction, sample in zip(preds, samples, strict=True):
+        fn(prediction, sample)
+    return len(preds) / (time.perf_counter() - start)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--n", type=int, default=100_000)
@@ -81,6 +95,41 @@ def main() -> None:
           f"ratio {fast / plain:.1f} (target >= 10)  (n={a.n})")  # fmt: skip
     print(f"vqa_accuracy: {_rate(vqa_accuracy, vqa):,.0f} predictions/s (10 answers each)")
     print(f"relaxed_accuracy: {_rate(relaxed_accuracy, chart):,.0f} predictions/s")
+
+    ocr = [(rng.choice(["Coffee", "the text is 1/8/93", "x ^ 2"]), [rng.choice(words)])
+           for _ in range(a.n)]  # fmt: skip
+
+    def ocr_rule(prediction: str, answers: Sequence[str]) -> float:
+        return float(ocrbench_match(prediction, answers, handwritten_math=False)[0])
+
+    print(f"ocrbench: {_rate(ocr_rule, ocr):,.0f} predictions/s")
+
+    choices = ["red car", "blue car", "green car", "grey car"]
+    mc_texts = ["B", "(C)", "The answer is D.", "blue car", "A cat, so B", "I am not sure"]
+    mc = [Sample(id=str(i), question="q", choices=choices, targets=["B"]) for i in range(a.n)]
+    mc_pred = [rng.choice(mc_texts) for _ in range(a.n)]
+    mc_rate = _rate_samples(get_scorer("multiple_choice"), mc_pred, mc)
+    print(f"multiple_choice: {mc_rate:,.0f} predictions/s")
+
+    mv = [
+        Sample(id=str(i), question="q", targets=["7"],
+               metadata={"question_type": "free_form", "answer_type": "integer"})
+        for i in range(a.n)
+    ]  # fmt: skip
+    mv_texts = ["7", "The answer is 7.", "about 7.0", "3 red and 4 blue", "Answer: 1,234"]
+    mv_pred = [rng.choice(mv_texts) for _ in range(a.n)]
+    print(f"mathvista: {_rate_samples(get_scorer('mathvista'), mv_pred, mv):,.0f} predictions/s")
+
+    now = datetime.now(timezone.utc)
+    results = [
+        SampleResult(sample_id=str(i), scores={"accuracy": float(rng.random() < 0.8)},
+                     group=str(i % (a.n // 4 or 1)), output=ModelOutput(), started_at=now,
+                     finished_at=now)
+        for i in range(a.n)
+    ]  # fmt: skip
+    start = time.perf_counter()
+    get_aggregation("circular")(results, 0)
+    print(f"circular aggregation: {a.n / (time.perf_counter() - start):,.0f} results/s")
 
 
 if __name__ == "__main__":

@@ -15,12 +15,14 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 """Version of the on-disk layout of ``spec.json``, ``samples.jsonl`` and ``summary.json``.
 
 2 made sample results self-contained (question, choices, prompt, image references, box), split
 latency into answered and failed calls, named each interval's method and recorded every session.
-Files of version 1 still read: the new fields have defaults.
+3 added grouped questions (``group``), scorer notes (``unparsed``), judge calls with their own
+tokens, and the run's aggregation, prompt override and judge. Files of versions 1 and 2 still
+read: the new fields have defaults.
 """
 
 

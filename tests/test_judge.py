@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from ps3_eval.analysis import load_run
+from ps3_eval.analysis import load_run, samples_df
 from ps3_eval.records import SampleResult
 from ps3_eval.runner import evaluate
 from tests import layouts
@@ -59,6 +59,9 @@ def test_a_judge_reads_the_rest_with_its_own_tokens_and_cache(tmp_path: Path) ->
     assert rec.output.usage.input_tokens != rec.judge.usage.input_tokens
     assert _records(run.dir)["1"].judge is None
     assert run.spec.judge is not None and run.spec.judge_model == "scripted"
+    df = samples_df(tmp_path / "runs").set_index("sample_id")
+    assert bool(df.loc["2", "judged"]) and not bool(df.loc["2", "unparsed"])
+    assert df.loc["2", "judge_input_tokens"] > 0 and not bool(df.loc["1", "judged"])
 
     # A new run with the same judge replays its answer from the cache.
     again = evaluate(
