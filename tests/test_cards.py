@@ -82,6 +82,20 @@ def test_docvqa_and_infovqa_side_by_side_in_one_snapshot(tmp_path: Path) -> None
     assert all(f.startswith("InfographicVQA/") for f in task.data_files)
 
 
+def test_the_hub_loading_call_reads_the_real_layout(tmp_path: Path) -> None:
+    # The card's `hf:` id goes to datasets.load_dataset(id, config, split); a local repo folder
+    # given as the id runs that same call without a download.
+    snap = layouts.write_snapshot(
+        tmp_path / "lmms-lab-DocVQA-hub", [layouts.docvqa(), layouts.infovqa()]
+    )
+    card_text = Path(load_task("infovqa").card_path or "").read_text()
+    card = tmp_path / "infovqa_hub.yaml"
+    card.write_text(card_text.replace("hf: lmms-lab/DocVQA", f"hf: {snap}"))
+    via_hub = [s for s in load_task(str(card)).samples() if isinstance(s, Sample)]
+    via_data = _samples("infovqa", snap)
+    assert [s.model_dump() for s in via_hub] == [s.model_dump() for s in via_data]
+
+
 def test_config_folders_without_a_readme(tmp_path: Path) -> None:
     snap = layouts.write_snapshot(tmp_path / "DocVQA", [layouts.docvqa(), layouts.infovqa()])
     (snap / "README.md").unlink()
@@ -332,4 +346,7 @@ def test_data_command_saves_a_copy_that_data_reads(tmp_path: Path) -> None:
     assert again[0].category == "human_test"
     result = CliRunner().invoke(app, ["data", str(card), "--to", str(out)])
     assert isinstance(result.exception, UsageError) and "not empty" in str(result.exception)
+    tsv = _mmbench_tsv(tmp_path / "MMBench_DEV_EN.tsv")
+    result = CliRunner().invoke(app, ["data", "mmbench", "--data", str(tsv), "--to", str(out)])
+    assert isinstance(result.exception, UsageError) and "reads as it is" in str(result.exception)
     shutil.rmtree(out)

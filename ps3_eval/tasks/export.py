@@ -37,6 +37,11 @@ def save_dataset(task: Task, to: Path) -> int:
     import datasets
 
     rows = task.rows
+    if rows.layout == "vlmevalkit":
+        raise UsageError(
+            f"{task.data} is a VLMEvalKit TSV, which --data reads as it is; copy the file "
+            f"instead of converting it."
+        )
     data = getattr(rows, "dataset", None)
     if not isinstance(data, datasets.Dataset):
         raise UsageError(
