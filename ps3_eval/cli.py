@@ -96,6 +96,14 @@ def print_summary(summary: Any, console: Console = out) -> None:
     if s.n_unparsed:
         extraction += f"; {s.n_unparsed} answers unparsed (scored wrong)"
     console.print(f"answers: {extraction}", soft_wrap=True, highlight=False)
+    if s.cost.prices:
+        unpriced = f", {s.cost.n_unpriced} calls without a price" if s.cost.n_unpriced else ""
+        console.print(
+            f"cost: ${s.cost.total:.4f} (${s.cost.per_sample:.5f} per call, prices "
+            f"{s.cost.prices}{unpriced})",
+            soft_wrap=True,
+            highlight=False,
+        )
     files = s.spec.data_files
     if files:
         shown = ", ".join(files[:4]) + (f" and {len(files) - 4} more" if len(files) > 4 else "")

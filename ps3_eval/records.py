@@ -93,7 +93,15 @@ class ImagePart(_Record):
 
     type: Literal["image"] = "image"
     image: Any = Field(default=None, exclude=True, repr=False)
-    """The decoded ``PIL.Image.Image`` (RGB, EXIF orientation applied); not serialised."""
+    """The decoded ``PIL.Image.Image`` (RGB, EXIF orientation applied); not serialised. ``None``
+    for backends that take encoded images (``Backend.decodes_pixels`` false): see ``data``."""
+    data: bytes | None = Field(default=None, exclude=True, repr=False)
+    """The source's encoded bytes, for backends that send images on as files; not serialised."""
+    format: str | None = Field(default=None, exclude=True)
+    """The source's encoding (Pillow format name), when known (not part of the request digest:
+    ``digest`` already names the bytes)."""
+    orientation: int = Field(default=1, exclude=True)
+    """The source's EXIF orientation tag (1: stored upright)."""
     width: int
     """Width in pixels of the decoded image."""
     height: int
@@ -267,6 +275,27 @@ class Selection(_Record):
         return float(mask[r0:r1, c0:c1].mean())
 
 
+class SentImage(_Record):
+    """One image as an API backend sent it, and what the provider's published rule says it saw."""
+
+    source_index: int = 0
+    """Which of the request's images this comes from."""
+    crop: tuple[int, int, int, int] | None = None
+    """``(x0, y0, x1, y1)`` of the original image this part shows; ``None`` for the whole image."""
+    sent: tuple[int, int]
+    """``(width, height)`` of the encoded image in the request."""
+    bytes: int
+    """Size of the encoded image in the request."""
+    format: str
+    """``JPEG``, ``PNG`` or ``WEBP``."""
+    passthrough: bool = False
+    """True when the source file's own bytes were sent (no decode, no re-encode)."""
+    seen: tuple[int, int]
+    """``(width, height)`` the model saw, by the provider's published resize rule."""
+    tokens: int | None = None
+    """Image tokens by the provider's published rule (an estimate)."""
+
+
 class ModelOutput(_Record):
     """What a backend returned for one request."""
 
@@ -284,6 +313,14 @@ class ModelOutput(_Record):
     """Set when the call failed; such an output is never scored and never cached."""
     cached: bool = False
     """True when the output was replayed from the response cache."""
+    sent_images: list[SentImage] = Field(default_factory=list)
+    """API backends: each image part as sent, with the resolution the provider saw."""
+    finish_reason: str | None = None
+    """Why generation stopped, as the provider says it (``stop``, ``length``, ``refusal``, ...)."""
+    cost: float | None = None
+    """Price of the call in USD by the run's price table; ``None`` when the model has no price."""
+    attempts: int = 1
+    """Calls made for this answer (retries included)."""
     extra: dict[str, Any] = Field(default_factory=dict)
     """Backend-specific facts worth keeping (e.g. the option an OCR reader matched)."""
 
@@ -520,6 +557,21 @@ class TokenStats(_Record):
     """True when any sample's counts were estimated."""
 
 
+class CostStats(_Record):
+    """What the model calls cost, by the price table the backend used."""
+
+    total: float = 0.0
+    """USD over every call that answered in the run (scored or not), replays excluded."""
+    per_sample: float = 0.0
+    """Mean USD per answered call."""
+    n_priced: int = 0
+    """Calls with a price."""
+    n_unpriced: int = 0
+    """Answered calls whose model has no price in the table."""
+    prices: str | None = None
+    """The price table used (its name and date)."""
+
+
 class RunSummary(_Record):
     """Aggregates of a run, written to ``summary.json``."""
 
@@ -564,4 +616,6 @@ class RunSummary(_Record):
     """Mean tokens per judge call (kept apart from the evaluated model's ``tokens``)."""
     n_judged: int = 0
     """Samples whose answer a judge extracted."""
+    cost: CostStats = Field(default_factory=CostStats)
+    """Price of the model's calls (API backends with a known price)."""
     finished_at: datetime = Field(default_factory=utcnow)

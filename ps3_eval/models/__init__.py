@@ -34,6 +34,10 @@ ENTRY_POINT_GROUP = "ps3_eval.models"
 _BUILTIN: dict[str, str] = {
     "scripted": "ps3_eval.models.scripted:ScriptedModel",
     "ocr-reader": "ps3_eval.models.ocr_reader:OcrReader",
+    "openai": "ps3_eval.models.api.openai_chat:OpenAIModel",
+    "openai-compatible": "ps3_eval.models.api.openai_chat:OpenAICompatibleModel",
+    "anthropic": "ps3_eval.models.api.anthropic_messages:AnthropicModel",
+    "gemini": "ps3_eval.models.api.gemini:GeminiModel",
 }
 _REGISTERED: dict[str, str | type[Backend]] = {}
 

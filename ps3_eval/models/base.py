@@ -94,6 +94,9 @@ class Backend:
     code_modules: ClassVar[tuple[str, ...]] = ()
     """Modules whose code decides the answers. For built-in backends a test pins a hash of them
     together with ``version``, so changing that code without a bump fails."""
+    decodes_pixels: ClassVar[bool] = True
+    """False for backends that send encoded images on (API backends): the runner then reads each
+    image's bytes and header only, and the backend decodes only what it must resize."""
     max_concurrency: ClassVar[int | None] = None
     """Cap on concurrent ``generate`` calls (CPU-bound backends); ``None`` for no cap."""
 

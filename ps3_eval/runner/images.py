@@ -123,3 +123,55 @@ def decode(source: ImageSource) -> tuple[Image.Image, str]:
         raise DataError(f"{name} is not an image Pillow can read") from None
     except (OSError, SyntaxError, ValueError) as exc:
         raise DataError(f"image {name} is damaged or truncated ({exc})") from None
+
+
+def probe(source: ImageSource) -> tuple[bytes, int, int, str, str, int]:
+    """Read an image's encoded bytes and header without decoding its pixels.
+
+    For backends that send images on as files (API backends): they decode only when they must
+    resize or re-encode. The same checks as :func:`decode` apply to the header.
+
+    Returns:
+        ``(raw, width, height, digest, format, orientation)``: width and height as displayed
+        (EXIF orientation applied), the Pillow format name and the EXIF orientation tag (1 when
+        the pixels are stored upright).
+    """
+    limit = pixel_limit()
+    _lift_pillow_limit(limit)
+    raw = read_bytes(source)
+    name = source.describe()
+    if not raw:
+        raise DataError(f"image {name} is empty (0 bytes)")
+    digest = hashlib.blake2b(raw, digest_size=16).hexdigest()
+    try:
+        opened = Image.open(io.BytesIO(raw))
+        width, height = opened.size
+        if limit is not None and width * height > limit:
+            raise DataError(
+                f"image {name} is larger than the decompression-bomb limit of {limit} pixels "
+                f"({width}x{height}); if the data is trusted, set {MAX_PIXELS_ENV} to a larger "
+                f"pixel count (0 disables the check)"
+            )
+        orientation = int(opened.getexif().get(0x0112, 1) or 1)
+        fmt = str(opened.format or "")
+    except UnidentifiedImageError:
+        raise DataError(f"{name} is not an image Pillow can read") from None
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise DataError(f"image {name} is damaged or truncated ({exc})") from None
+    if orientation in (5, 6, 7, 8):
+        width, height = height, width
+    return raw, width, height, digest, fmt, orientation
+
+
+def decode_bytes(raw: bytes, draft: tuple[int, int] | None = None) -> Image.Image:
+    """Decode encoded bytes to RGB with EXIF orientation applied.
+
+    ``draft`` lets a JPEG decode straight at a reduced scale no smaller than that size (much
+    faster when the image is about to be shrunk anyway).
+    """
+    opened = Image.open(io.BytesIO(raw))
+    if draft is not None and opened.format == "JPEG":
+        opened.draft("RGB", draft)
+    opened.load()
+    img: Image.Image = ImageOps.exif_transpose(opened) or opened
+    return _to_rgb(img)

@@ -32,7 +32,7 @@ from ps3_eval.records import (
     utcnow,
 )
 from ps3_eval.runner.cache import ResponseCache
-from ps3_eval.runner.images import decode
+from ps3_eval.runner.images import decode, probe
 from ps3_eval.runner.judge import Judge
 from ps3_eval.runner.store import RunStore
 from ps3_eval.scoring import Score
@@ -94,9 +94,27 @@ class CallTimedOut(Exception):
         self.call = call
 
 
-def decode_all(sample: Sample) -> list[ImagePart]:
-    """Decode every image of a sample (runs in the decode pool)."""
+def decode_all(sample: Sample, pixels: bool = True) -> list[ImagePart]:
+    """Decode every image of a sample (runs in the decode pool).
+
+    With ``pixels`` false only the encoded bytes and the header are read (API backends).
+    """
     parts = []
+    if not pixels:
+        for src in sample.images:
+            raw, width, height, digest, fmt, orientation = probe(src)
+            parts.append(
+                ImagePart(
+                    data=raw,
+                    width=width,
+                    height=height,
+                    digest=digest,
+                    source=src.path,
+                    format=fmt,
+                    orientation=orientation,
+                )
+            )
+        return parts
     for src in sample.images:
         img, digest = decode(src)
         parts.append(
@@ -352,7 +370,7 @@ class Pipeline:
             return
         finally:
             for part in images:
-                part.image = None  # free decoded pixels before scoring and writing
+                part.image = part.data = None  # free pixels and bytes before scoring and writing
         score, call = await self._judged(output.text, sample)
         self._record(self._result(sample, started, images, output=output, score=score, judge=call))
 
@@ -391,7 +409,9 @@ class Pipeline:
         try:
             async for sample in self._samples(todo):
                 if isinstance(sample, Sample) and sample.images and sample.id not in self.rescore:
-                    fut: asyncio.Future[Any] = loop.run_in_executor(pool, decode_all, sample)
+                    fut: asyncio.Future[Any] = loop.run_in_executor(
+                        pool, decode_all, sample, self.model.decodes_pixels
+                    )
                 else:
                     fut = loop.create_future()
                     fut.set_result([])

@@ -8,6 +8,7 @@ from collections.abc import Iterable
 import numpy as np
 
 from ps3_eval.records import (
+    CostStats,
     LatencyStats,
     MetricValue,
     RunSpec,
@@ -53,6 +54,25 @@ def _tokens(usages: list[Usage]) -> TokenStats:
         visual=float(np.mean([u.visual_tokens for u in usages])),
         output=float(np.mean([u.output_tokens for u in usages])),
         estimated=any(u.estimated for u in usages),
+    )
+
+
+def _cost(results: list[SampleResult]) -> CostStats:
+    """Price of the calls that answered (scored or not), cache replays excluded."""
+    answered = [
+        r.output
+        for r in results
+        if (r.error is None or r.error_kind == "scorer") and not r.output.cached
+    ]
+    priced = [o.cost for o in answered if o.cost is not None]
+    tables = sorted({str(o.extra["prices"]) for o in answered if "prices" in o.extra})
+    total = float(sum(priced))
+    return CostStats(
+        total=total,
+        per_sample=total / len(priced) if priced else 0.0,
+        n_priced=len(priced),
+        n_unpriced=len(answered) - len(priced) if tables else 0,
+        prices=", ".join(tables) or None,
     )
 
 
@@ -125,4 +145,5 @@ def summarize(
         n_unparsed=sum("unparsed" in r.notes for r in scored),
         judge_tokens=_tokens([j.usage for j in judged if j.error is None]),
         n_judged=sum(j.error is None for j in judged),
+        cost=_cost(everything),
     )

@@ -1,0 +1,1 @@
+"""API backends: OpenAI, Anthropic, Gemini and OpenAI-compatible servers (the ``api`` extra)."""

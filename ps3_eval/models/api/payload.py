@@ -1,0 +1,191 @@
+"""The image policy of API backends: what is sent, at which size, and what the provider saw.
+
+By default an image is shrunk locally to the size the provider's published rule would shrink it
+to (the model sees the same pixels, the request is smaller, and the record says exactly what was
+seen). ``resize="none"`` sends the image as large as the API accepts and leaves the shrinking to
+the provider. ``tiles=N`` adds N crops of the original in a grid, each shrunk only as far as the
+provider's rule shrinks it, so 4K detail reaches the model (an AnyRes-style view).
+
+A source file is sent as its own bytes, untouched, when it already meets the policy (accepted
+format, upright, size and bytes within the limits); otherwise it is decoded once, resized and
+encoded. Every part is recorded as a ``SentImage``.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from dataclasses import dataclass
+from typing import Literal
+
+from PIL import Image
+
+from ps3_eval.errors import DataError
+from ps3_eval.models.api.vision import Size, VisionRule, _fit
+from ps3_eval.records import ImagePart, SentImage
+from ps3_eval.runner.images import decode_bytes
+
+MIME = {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp"}
+
+
+@dataclass(frozen=True)
+class ImagePolicy:
+    """How images are sent (the backend arguments of the same names)."""
+
+    resize: Literal["provider", "none"] = "provider"
+    max_side: int | None = None
+    detail: Literal["high", "low", "auto"] = "high"
+    image_format: Literal["source", "jpeg", "png", "webp"] = "source"
+    quality: int = 90
+    tiles: int = 0
+
+
+@dataclass
+class Prepared:
+    """One image part ready for a request."""
+
+    data: bytes
+    mime: str
+    record: SentImage
+
+
+def grid(size: Size, n: int) -> tuple[int, int]:
+    """``(cols, rows)`` with ``cols * rows == n`` whose cells are closest to square."""
+    w, h = size
+    best: tuple[float, tuple[int, int]] | None = None
+    for rows in range(1, n + 1):
+        if n % rows:
+            continue
+        cols = n // rows
+        cost = abs(math.log((w / cols) / (h / rows)))
+        if best is None or cost < best[0]:
+            best = (cost, (cols, rows))
+    assert best is not None
+    return best[1]
+
+
+def _target(size: Size, rule: VisionRule, policy: ImagePolicy) -> Size:
+    target = rule.seen(size, policy.detail) if policy.resize == "provider" else size
+    if policy.max_side:
+        target = _fit(target, policy.max_side, policy.max_side)
+    if rule.max_side:
+        target = _fit(target, rule.max_side, rule.max_side)
+    return target
+
+
+def _encode(img: Image.Image, fmt: str, quality: int, max_bytes: int) -> bytes:
+    for q in (quality, 80, 70, 55, 40):
+        buf = io.BytesIO()
+        if fmt == "JPEG":
+            img.save(buf, format="JPEG", quality=q, optimize=False)
+        elif fmt == "WEBP":
+            img.save(buf, format="WEBP", quality=q, method=0)
+        else:
+            img.save(buf, format="PNG", compress_level=1)
+        data = buf.getvalue()
+        if len(data) <= max_bytes:
+            return data
+        if fmt == "PNG":
+            fmt = "JPEG"  # a PNG over the limit is retried as JPEG
+    raise DataError(
+        f"image still exceeds the provider's {max_bytes // (1024 * 1024)} MB limit at JPEG "
+        f"quality 40; lower max_side"
+    )
+
+
+def _format_for(source_format: str | None, rule: VisionRule, policy: ImagePolicy) -> str:
+    if policy.image_format != "source":
+        return policy.image_format.upper()
+    if source_format in rule.formats:
+        return str(source_format)
+    return "JPEG"
+
+
+def _part(
+    img: Image.Image,
+    crop: tuple[int, int, int, int] | None,
+    index: int,
+    rule: VisionRule,
+    policy: ImagePolicy,
+    fmt: str,
+) -> Prepared:
+    region = img.crop(crop) if crop is not None else img
+    target = _target(region.size, rule, policy)
+    if target != region.size:
+        region = region.resize(target, Image.Resampling.BICUBIC, reducing_gap=2.0)
+    data = _encode(region, fmt, policy.quality, rule.max_bytes)
+    # _encode may have fallen back from PNG to JPEG; the bytes say which.
+    sent_format = "PNG" if data[:4] == b"\x89PNG" else fmt if fmt != "PNG" else "JPEG"
+    record = SentImage(
+        source_index=index,
+        crop=crop,
+        sent=target,
+        bytes=len(data),
+        format=sent_format,
+        seen=rule.seen(target, policy.detail),
+        tokens=rule.tokens(target, policy.detail),
+    )
+    return Prepared(data, MIME[sent_format], record)
+
+
+def prepare(part: ImagePart, index: int, rule: VisionRule, policy: ImagePolicy) -> list[Prepared]:
+    """The parts one image becomes: the whole image, then ``policy.tiles`` crops."""
+    size = (part.width, part.height)
+    target = _target(size, rule, policy)
+    fmt = _format_for(part.format, rule, policy)
+    out: list[Prepared] = []
+    passthrough = (
+        part.data is not None
+        and target == size
+        and part.format == fmt
+        and part.orientation == 1
+        and len(part.data) <= rule.max_bytes
+    )
+    img: Image.Image | None = part.image
+    if passthrough:
+        assert part.data is not None
+        record = SentImage(
+            source_index=index,
+            sent=size,
+            bytes=len(part.data),
+            format=fmt,
+            passthrough=True,
+            seen=rule.seen(size, policy.detail),
+            tokens=rule.tokens(size, policy.detail),
+        )
+        out.append(Prepared(part.data, MIME[fmt], record))
+    else:
+        if img is None:
+            if part.data is None:
+                raise DataError("image part has neither pixels nor bytes")
+            # Crops need full resolution; a whole-image send can decode at reduced scale.
+            img = decode_bytes(part.data, draft=None if policy.tiles else target)
+        out.append(_part(img, None, index, rule, policy, fmt))
+    if policy.tiles:
+        if img is None:
+            assert part.data is not None
+            img = decode_bytes(part.data)
+        cols, rows = grid(size, policy.tiles)
+        w, h = img.size
+        for r in range(rows):
+            for c in range(cols):
+                box = (c * w // cols, r * h // rows, (c + 1) * w // cols, (r + 1) * h // rows)
+                out.append(_part(img, box, index, rule, policy, fmt))
+    return out
+
+
+def prepare_all(parts: list[ImagePart], rule: VisionRule, policy: ImagePolicy) -> list[Prepared]:
+    """Every image of a request, checked against the provider's image count limit."""
+    out = [p for i, part in enumerate(parts) for p in prepare(part, i, rule, policy)]
+    total = sum(len(p.data) for p in out)
+    if total > rule.max_request_bytes:
+        raise DataError(
+            f"the images come to {total / 1e6:.1f} MB, over the provider's "
+            f"{rule.max_request_bytes // (1024 * 1024)} MB per request; lower tiles or max_side"
+        )
+    if len(out) > rule.max_images:
+        raise DataError(
+            f"{len(out)} image parts exceed the provider's limit of {rule.max_images} per request; "
+            f"lower tiles"
+        )
+    return out
