@@ -238,3 +238,23 @@ class Server:
     def __exit__(self, *exc: object) -> None:
         self.httpd.shutdown()
         self.httpd.server_close()
+
+
+def main() -> None:
+    """Serve until killed: ``python tests/fake_api.py --delay 0.5`` prints the URL on stdout."""
+    import argparse
+    import sys
+
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--delay", type=float, default=0.0)
+    ap.add_argument("--decode", action="store_true")
+    a = ap.parse_args()
+    state = FakeApi(delay=a.delay, decode=a.decode)
+    server = Server(state)
+    print(state.url, flush=True)
+    sys.stdout.close()
+    server.httpd.serve_forever()
+
+
+if __name__ == "__main__":
+    main()

@@ -8,7 +8,7 @@ import pytest
 import ps3_eval.runner as runner_mod
 from ps3_eval import evaluate, load_run
 from ps3_eval.errors import UsageError
-from ps3_eval.models import Backend, build_model, register_model
+from ps3_eval.models import _BUILTIN, Backend, build_model, register_model
 from ps3_eval.models.base import code_digest, module_sources
 from ps3_eval.records import ModelOutput, Request
 from ps3_eval.runner.cache import ResponseCache
@@ -90,7 +90,7 @@ def test_code_digest_follows_behaviour_not_comments() -> None:
     assert code_digest([base]) != code_digest([changed])
 
 
-@pytest.mark.parametrize("name", ["scripted", "ocr-reader"])
+@pytest.mark.parametrize("name", sorted(_BUILTIN))
 def test_builtin_backend_code_is_pinned_to_its_version(name: str) -> None:
     # Changing what a backend does without bumping its version would resume old runs and replay
     # cached answers of the old code. When this fails: bump the backend's `version` if its answers

@@ -7,6 +7,7 @@ import functools
 import hashlib
 import json
 from collections.abc import Callable
+from concurrent.futures import Executor
 from typing import Any, ClassVar, Literal, Protocol, TypeVar, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict
@@ -115,16 +116,17 @@ class Backend:
         )
         return f"{self.name}-{hashlib.sha256(blob.encode()).hexdigest()[:16]}"
 
-    async def in_thread(self, fn: Callable[..., T], *args: Any) -> T:
+    async def in_thread(self, fn: Callable[..., T], *args: Any, pool: Executor | None = None) -> T:
         """Run blocking work (a CPU model) in a thread, keeping the call's slot until it ends.
 
         A thread cannot be interrupted. When the call is cancelled (the runner's ``--timeout``),
         this waits for the thread to finish before the cancellation goes on, so the next call
         never runs beside a stale one: ``max_concurrency`` holds and later latencies stay honest.
         Backends that compute in threads should use this rather than ``asyncio.to_thread``.
+        ``pool`` runs it on the backend's own executor instead of the loop's default one.
         """
         loop = asyncio.get_running_loop()
-        future = loop.run_in_executor(None, functools.partial(fn, *args))
+        future = loop.run_in_executor(pool, functools.partial(fn, *args))
         try:
             return await asyncio.shield(future)
         except asyncio.CancelledError:

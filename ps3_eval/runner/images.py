@@ -89,6 +89,13 @@ def _to_rgb(img: Image.Image) -> Image.Image:
     return img.convert("RGB")
 
 
+def _upright(img: Image.Image) -> Image.Image:
+    """EXIF orientation applied; the image itself when upright (exif_transpose would copy it)."""
+    if int(img.getexif().get(0x0112, 1) or 1) == 1:
+        return img
+    return ImageOps.exif_transpose(img) or img
+
+
 def decode(source: ImageSource) -> tuple[Image.Image, str]:
     """Decode one image to RGB with EXIF orientation applied.
 
@@ -111,8 +118,7 @@ def decode(source: ImageSource) -> tuple[Image.Image, str]:
         if limit is not None and width * height > limit:
             raise Image.DecompressionBombError(f"{width}x{height} = {width * height} pixels")
         opened.load()
-        img: Image.Image = ImageOps.exif_transpose(opened) or opened
-        return _to_rgb(img), digest
+        return _to_rgb(_upright(opened)), digest
     except Image.DecompressionBombError as exc:
         raise DataError(
             f"image {name} is larger than the decompression-bomb limit of {limit} pixels "
@@ -134,7 +140,8 @@ def probe(source: ImageSource) -> tuple[bytes, int, int, str, str, int]:
     Returns:
         ``(raw, width, height, digest, format, orientation)``: width and height as displayed
         (EXIF orientation applied), the Pillow format name and the EXIF orientation tag (1 when
-        the pixels are stored upright).
+        the pixels are stored upright, 0 when a non-JPEG file carries EXIF: not known without
+        decoding, so the file is never passed on as it is).
     """
     limit = pixel_limit()
     _lift_pillow_limit(limit)
@@ -152,8 +159,13 @@ def probe(source: ImageSource) -> tuple[bytes, int, int, str, str, int]:
                 f"({width}x{height}); if the data is trusted, set {MAX_PIXELS_ENV} to a larger "
                 f"pixel count (0 disables the check)"
             )
-        orientation = int(opened.getexif().get(0x0112, 1) or 1)
         fmt = str(opened.format or "")
+        # JPEG keeps EXIF in its header; for other formats read only what the header holds
+        # (getexif() on a PNG can scan the whole file).
+        if fmt == "JPEG":
+            orientation = int(opened.getexif().get(0x0112, 1) or 1)
+        else:
+            orientation = 1 if "exif" not in opened.info else 0
     except UnidentifiedImageError:
         raise DataError(f"{name} is not an image Pillow can read") from None
     except (OSError, SyntaxError, ValueError) as exc:
@@ -173,5 +185,4 @@ def decode_bytes(raw: bytes, draft: tuple[int, int] | None = None) -> Image.Imag
     if draft is not None and opened.format == "JPEG":
         opened.draft("RGB", draft)
     opened.load()
-    img: Image.Image = ImageOps.exif_transpose(opened) or opened
-    return _to_rgb(img)
+    return _to_rgb(_upright(opened))

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -43,8 +45,8 @@ class ApiArgs(ModelArgs):
     )
     max_side: int | None = Field(None, ge=16, description="cap on the longest side sent")
     detail: Literal["high", "low", "auto"] = Field("high", description="OpenAI image detail")
-    image_format: Literal["source", "jpeg", "png", "webp"] = Field(
-        "source", description="encoding of resized images (source: keep the file's own)"
+    image_format: Literal["jpeg", "png", "webp"] = Field(
+        "jpeg", description="encoding of images that must be re-encoded (files that fit go as is)"
     )
     quality: int = Field(90, ge=30, le=100, description="JPEG / WEBP quality")
     tiles: int = Field(0, ge=0, le=64, description="high-resolution crops sent after each image")
@@ -98,6 +100,14 @@ def price_of(table: dict[str, Any], model: str) -> tuple[float, float] | None:
     return float(entry["input"]), float(entry["output"])
 
 
+def _timed_prepare(
+    images: list[ImagePart], rule: VisionRule, policy: ImagePolicy
+) -> tuple[list[Prepared], float]:
+    start = time.perf_counter()
+    out = prepare_all(images, rule, policy)
+    return out, time.perf_counter() - start
+
+
 class ApiBackend(Backend):
     """Base of the provider backends."""
 
@@ -126,6 +136,10 @@ class ApiBackend(Backend):
         )
         self.prices = load_prices(self.args.prices)
         self._client: Any = None
+        # Preparing images is CPU work on a pool of its own, one thread per core: more threads
+        # only add memory (each one decoding a 4K image holds ~50 MB) and contend with the event
+        # loop for the interpreter lock (perf/api.py measured both).
+        self._prep_pool: ThreadPoolExecutor | None = None
 
     # -- what providers implement ----------------------------------------------------------
 
@@ -182,8 +196,13 @@ class ApiBackend(Backend):
         images = [p for m in request.messages for p in m.content if isinstance(p, ImagePart)]
         rule = self.rule()
         t0 = time.perf_counter()
-        prepared = await self.in_thread(prepare_all, images, rule, self.policy)
-        prep = time.perf_counter() - t0
+        if self._prep_pool is None:
+            self._prep_pool = ThreadPoolExecutor(
+                os.cpu_count() or 1, thread_name_prefix=f"{self.name}-images"
+            )
+        prepared, prep = await self.in_thread(_timed_prepare, images, rule, self.policy,
+                                              pool=self._prep_pool)  # fmt: skip
+        waited = time.perf_counter() - t0 - prep
         for p in images:
             p.data = None  # the prepared parts hold what is sent
         system, items = self._content(request, prepared)
@@ -216,10 +235,16 @@ class ApiBackend(Backend):
                     raise ModelError(message) from None
                 await asyncio.sleep(backoff(attempts, failure.after))
         latency = time.perf_counter() - start
-        return self._output(reply, prepared, attempts, latency, prep)
+        return self._output(reply, prepared, attempts, latency, prep, {"prepare_wait": waited})
 
     def _output(
-        self, reply: Reply, prepared: list[Prepared], attempts: int, latency: float, prep: float
+        self,
+        reply: Reply,
+        prepared: list[Prepared],
+        attempts: int,
+        latency: float,
+        prep: float,
+        extra_stages: dict[str, float],
     ) -> ModelOutput:
         visual = reply.image_tokens
         estimated = visual is None
@@ -245,7 +270,7 @@ class ApiBackend(Backend):
         return ModelOutput(
             text=reply.text,
             usage=usage,
-            timing=Timing(latency=latency, stages={"prepare_images": prep}),
+            timing=Timing(latency=latency, stages={"prepare_images": prep, **extra_stages}),
             image_sizes=[p.record.sent for p in prepared],
             sent_images=[p.record for p in prepared],
             finish_reason=reply.finish_reason,
@@ -256,7 +281,10 @@ class ApiBackend(Backend):
         )
 
     async def aclose(self) -> None:
-        """Close the SDK client."""
+        """Close the SDK client and the image pool."""
+        if self._prep_pool is not None:
+            self._prep_pool.shutdown(wait=False)
+            self._prep_pool = None
         client, self._client = self._client, None
         close = getattr(client, "close", None) or getattr(client, "aclose", None)
         if close is not None:

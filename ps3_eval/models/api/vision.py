@@ -65,7 +65,8 @@ class VisionRule:
         if self.kind == "openai_patches":
             return _patch_fit(size, 1536)
         if self.kind == "anthropic":
-            return _scale_to_pixels(_fit(size, 1568, 1568), 1_150_000)
+            # The largest published unresized size is 784x1568; 1092x1092 and the rest fit too.
+            return _scale_to_pixels(_fit(size, 1568, 1568), 784 * 1568)
         if self.kind == "anthropic_patches":
             return _scale_to_pixels(_fit(size, 2576, 2576), 3_750_000)
         if self.kind == "gemini":

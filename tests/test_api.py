@@ -1,0 +1,293 @@
+"""API backends through their real SDKs against a local server speaking each wire format."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from PIL import Image
+
+pytest.importorskip("openai")
+pytest.importorskip("anthropic")
+pytest.importorskip("google.genai")
+
+
+from ps3_eval.analysis import load_run
+from ps3_eval.errors import UsageError
+from ps3_eval.models.api.vision import RULES, openai_rule
+from ps3_eval.runner import evaluate
+from tests.fake_api import FakeApi, Server, input_tokens
+
+KEYS = {
+    "OPENAI_API_KEY": "sk-test-SECRETKEY-0123456789abcdef",
+    "ANTHROPIC_API_KEY": "sk-ant-SECRETKEY-0123456789abcdef",
+    "GEMINI_API_KEY": "gm-SECRETKEY-0123456789abcdef",
+}
+BACKENDS = {
+    "openai": ({"model": "gpt-4o"}, "/v1"),
+    "anthropic": ({"model": "claude-sonnet-4-5"}, ""),
+    "gemini": ({"model": "gemini-2.5-flash"}, ""),
+    "openai-compatible": ({"model": "Qwen2-VL-7B-Instruct"}, "/v1"),
+}
+
+
+@pytest.fixture
+def api(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeApi]:
+    for k, v in KEYS.items():
+        monkeypatch.setenv(k, v)
+    with Server() as state:
+        yield state
+
+
+def _args(name: str, api: FakeApi, **extra: Any) -> dict[str, Any]:
+    args, suffix = BACKENDS[name]
+    return {**args, "base_url": api.url + suffix, "max_retries": 3, "timeout": 5.0, **extra}
+
+
+def _files(root: Path) -> Iterator[Path]:
+    return (p for p in root.rglob("*") if p.is_file())
+
+
+@pytest.mark.parametrize("name", sorted(BACKENDS))
+def test_backend_answers_records_what_was_sent_and_prices_it(
+    name: str, api: FakeApi, tmp_path: Path
+) -> None:
+    api.answer = lambda text: "B"
+    summary = evaluate(
+        "probe4k", name, model_args=_args(name, api), task_args={"n": 4},
+        output_dir=tmp_path / "runs", cache=tmp_path / "cache.sqlite",
+    )  # fmt: skip
+    assert summary.complete and summary.n == 4 and summary.n_errors == 0
+    run = load_run(next((tmp_path / "runs").iterdir()))
+    assert len(api.seen) == 4
+    by_text = {s.text: s for s in api.seen}
+    for r in run.results:
+        seen = by_text[r.prompt or ""]
+        # What the server decoded is what the record says was sent.
+        assert [tuple(i.sent) for i in r.output.sent_images] == seen.images
+        assert [i.bytes for i in r.output.sent_images] == seen.image_bytes
+        assert r.output.usage.input_tokens == input_tokens(seen.text, len(seen.images))
+        assert r.prediction == "B" and r.output.attempts == 1
+    if name == "openai":
+        # GPT-4o's rule keeps 1365x768 of a 3840x2160 frame; the image is shrunk here to that.
+        assert api.seen[0].images == [(1365, 768)]
+        assert run.results[0].output.sent_images[0].seen == (1365, 768)
+    if name == "anthropic":
+        assert run.results[0].output.sent_images[0].seen == (1478, 831)
+    if name == "openai-compatible":
+        assert api.seen[0].images == [(3840, 2160)]  # a local server's own processor decides
+        assert summary.cost.n_priced == 0 and summary.cost.n_unpriced == 4
+    else:
+        total = sum(r.output.cost or 0 for r in run.results)
+        assert summary.cost.total == pytest.approx(total) and total > 0
+        assert summary.cost.n_priced == 4 and summary.cost.prices
+    # The key reaches no file of the run or the cache.
+    for path in [*_files(tmp_path / "runs"), tmp_path / "cache.sqlite"]:
+        data = path.read_bytes()
+        for key in KEYS.values():
+            assert key.encode() not in data, path
+
+
+def test_retries_429_and_500_then_answers(api: FakeApi, tmp_path: Path) -> None:
+    api.faults = ["429", "500"]
+    summary = evaluate(
+        "probe4k", "openai", model_args=_args("openai", api), task_args={"n": 1},
+        output_dir=tmp_path / "runs",
+    )  # fmt: skip
+    assert summary.n == 1 and len(api.seen) == 3
+    result = load_run(next((tmp_path / "runs").iterdir())).results[0]
+    assert result.output.attempts == 3
+
+
+def test_bad_request_is_not_retried_and_hides_the_key(api: FakeApi, tmp_path: Path) -> None:
+    api.faults = ["400"]
+    summary = evaluate(
+        "probe4k", "anthropic", model_args=_args("anthropic", api), task_args={"n": 1},
+        output_dir=tmp_path / "runs",
+    )  # fmt: skip
+    assert summary.n == 0 and summary.n_errors == 1 and len(api.seen) == 1
+    assert KEYS["ANTHROPIC_API_KEY"] in api.seen[0].auth  # the server did get the key ...
+    result = load_run(next((tmp_path / "runs").iterdir())).results[0]
+    assert "HTTP 400" in (result.error or "") and result.error_kind == "model"
+    for path in _files(tmp_path / "runs"):  # ... and echoed it, yet no file holds it
+        assert KEYS["ANTHROPIC_API_KEY"].encode() not in path.read_bytes()
+        assert b"SECRETKEY" not in path.read_bytes()
+
+
+def test_exhausted_retries_are_an_error_record_retried_on_resume(
+    api: FakeApi, tmp_path: Path
+) -> None:
+    api.faults = ["500", "500"]
+    args = _args("gemini", api, max_retries=1)
+    first = evaluate("probe4k", "gemini", model_args=args, task_args={"n": 2},
+                     output_dir=tmp_path / "runs", concurrency=1)  # fmt: skip
+    assert first.n == 1 and first.n_errors == 1 and len(api.seen) == 3
+    assert "after 2 attempts" in next(iter(first.errors))
+    again = evaluate("probe4k", "gemini", model_args=args, task_args={"n": 2},
+                     output_dir=tmp_path / "runs")  # fmt: skip
+    assert again.complete and again.n == 2 and len(api.seen) == 4
+
+
+@pytest.mark.parametrize("fault", ["slow", "malformed"])
+def test_timeouts_and_malformed_replies_are_retried(
+    fault: str, api: FakeApi, tmp_path: Path
+) -> None:
+    api.faults, api.slow_s = [fault], 2.0
+    summary = evaluate(
+        "probe4k", "openai", model_args=_args("openai", api, timeout=0.5), task_args={"n": 1},
+        output_dir=tmp_path / "runs",
+    )  # fmt: skip
+    assert summary.n == 1 and len(api.seen) == 2
+
+
+@pytest.mark.parametrize("name", ["openai", "anthropic", "gemini"])
+@pytest.mark.parametrize("fault", ["empty", "refusal"])
+def test_empty_and_refused_completions_are_recorded_as_such(
+    name: str, fault: str, api: FakeApi, tmp_path: Path
+) -> None:
+    api.faults = [fault]
+    summary = evaluate(
+        "probe4k", name, model_args=_args(name, api), task_args={"n": 1},
+        output_dir=tmp_path / "runs",
+    )  # fmt: skip
+    assert summary.n == 0 and summary.n_errors == 1 and len(api.seen) == 1
+    result = load_run(next((tmp_path / "runs").iterdir())).results[0]
+    word = "empty" if fault == "empty" else "refused"
+    assert word in (result.error or ""), result.error
+    assert result.output.finish_reason is not None and not result.scores
+
+
+def test_missing_key_is_one_line_before_any_sample(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.delenv("GEMINI_API_KEY", raising=False)
+    monkeypatch.delenv("GOOGLE_API_KEY", raising=False)
+    with pytest.raises(UsageError, match="set GEMINI_API_KEY or GOOGLE_API_KEY"):
+        evaluate("probe4k", "gemini:model=gemini-2.5-flash", task_args={"n": 1},
+                 output_dir=tmp_path / "runs")  # fmt: skip
+    assert not (tmp_path / "runs").exists()
+    monkeypatch.setenv("MY_KEY", "k")
+    with pytest.raises(UsageError, match="set MY_KEY"):
+        evaluate("probe4k", "openai:model=gpt-4o,api_key_env=MY_KEYS", task_args={"n": 1},
+                 output_dir=tmp_path / "runs")  # fmt: skip
+
+
+def _jpeg_task(tmp_path: Path, size: tuple[int, int]) -> Path:
+    root = tmp_path / "jpeg"
+    (root / "images").mkdir(parents=True)
+    Image.new("RGB", size, (200, 30, 30)).save(root / "images" / "0.jpg", quality=80)
+    row = {"id": "0", "image": "images/0.jpg", "question": "colour?", "options": ["red", "blue"],
+           "answer": "A"}  # fmt: skip
+    (root / "data.jsonl").write_text(json.dumps(row) + "\n")
+    card = root / "card.yaml"
+    card.write_text("name: jpeg\nsource: {path: data.jsonl}\nfields: {id: id, choices: options}\n")
+    return card
+
+
+def test_source_bytes_pass_through_untouched_when_they_meet_the_policy(
+    api: FakeApi, tmp_path: Path
+) -> None:
+    card = _jpeg_task(tmp_path, (1200, 700))
+    source = (tmp_path / "jpeg" / "images" / "0.jpg").read_bytes()
+    summary = evaluate(
+        str(card),
+        "openai-compatible",
+        model_args=_args("openai-compatible", api),
+        output_dir=tmp_path / "r1",
+    )
+    assert summary.n == 1
+    sent = load_run(next((tmp_path / "r1").iterdir())).results[0].output.sent_images[0]
+    assert sent.passthrough and api.seen[0].image_hashes[0] == hashlib.sha256(source).hexdigest()
+    # Over the policy's size: decoded, shrunk, re-encoded, and recorded as such.
+    evaluate(
+        str(card),
+        "openai-compatible",
+        model_args=_args("openai-compatible", api, max_side=600),
+        output_dir=tmp_path / "r2",
+    )
+    sent = load_run(next((tmp_path / "r2").iterdir())).results[0].output.sent_images[0]
+    assert not sent.passthrough and sent.sent == (600, 350) and api.seen[1].images == [(600, 350)]
+
+
+def test_tiles_let_the_model_see_4k_detail(api: FakeApi, tmp_path: Path) -> None:
+    summary = evaluate(
+        "probe4k", "openai", model_args=_args("openai", api, tiles=9), task_args={"n": 1},
+        output_dir=tmp_path / "runs",
+    )  # fmt: skip
+    assert summary.n == 1
+    parts = load_run(next((tmp_path / "runs").iterdir())).results[0].output.sent_images
+    assert len(parts) == 10 and parts[0].crop is None
+    crops = [p.crop for p in parts[1:]]
+    assert crops[0] == (0, 0, 1280, 720) and crops[-1] == (2560, 1440, 3840, 2160)
+    # Each 1280x720 crop is under GPT-4o's resize threshold: seen at full resolution.
+    assert all(p.seen == p.sent == (1280, 720) for p in parts[1:])
+    assert api.seen[0].images == [(1365, 768)] + [(1280, 720)] * 9
+    assert "Crops of the image above" in api.seen[0].text
+
+
+def test_rate_limits_space_requests_and_tokens() -> None:
+    import asyncio
+    import time
+
+    from ps3_eval.models.api.limits import RateLimiter
+
+    async def run(limiter: RateLimiter, tokens: int, n: int) -> list[float]:
+        begin = time.monotonic()
+
+        async def one() -> float:
+            await limiter.acquire(tokens)
+            return time.monotonic() - begin
+
+        return sorted(await asyncio.gather(*(one() for _ in range(n))))
+
+    # 600 requests a minute: the k-th request starts no sooner than k * 0.1 s.
+    starts = asyncio.run(run(RateLimiter(rpm=600, tpm=None), 10, 4))
+    assert all(t >= k * 0.1 - 1e-3 for k, t in enumerate(starts))
+    # 60,000 tokens a minute (1,000 a second), a full bucket, 1,500-token calls: the 41st call
+    # has to wait for 1,500 tokens of refill.
+    starts = asyncio.run(run(RateLimiter(rpm=None, tpm=60_000), 1_500, 41))
+    assert starts[-1] >= 1.5 - 1e-3 and starts[0] < 0.5
+
+
+def test_operational_arguments_keep_the_run_identity(api: FakeApi, tmp_path: Path) -> None:
+    from ps3_eval.models import build_model
+
+    a = build_model("openai", _args("openai", api, timeout=5.0, rpm=100))
+    b = build_model("openai", _args("openai", api, timeout=60.0, max_retries=0))
+    c = build_model("openai", _args("openai", api, tiles=4))
+    assert a.fingerprint() == b.fingerprint() != c.fingerprint()
+
+
+def test_published_rules() -> None:
+    gpt4o = openai_rule("gpt-4o-2024-08-06")
+    assert gpt4o.seen((3840, 2160)) == (1365, 768) and gpt4o.tokens((1024, 1024)) == 765
+    assert gpt4o.tokens((2048, 4096)) == 1105 and gpt4o.tokens((3840, 2160), "low") == 85
+    assert openai_rule("gpt-4o-mini").tokens((1024, 1024)) == 2833 + 5667 * 4
+    mini = openai_rule("gpt-4.1-mini")
+    assert mini.seen((1024, 1024)) == (1024, 1024)
+    assert mini.tokens((1024, 1024)) == 1659  # 1024 patches x 1.62
+    for unresized in [(1092, 1092), (951, 1268), (896, 1344), (819, 1456), (784, 1568)]:
+        assert RULES["anthropic"].seen(unresized) == unresized  # the published table
+    assert RULES["anthropic"].seen((3840, 2160)) == (1478, 831)
+    assert RULES["gemini"].tokens((384, 384)) == 258
+    assert RULES["gemini"].tokens((1536, 768)) == 516
+
+
+def test_png_over_the_byte_limit_is_reencoded(api: FakeApi, tmp_path: Path) -> None:
+    from ps3_eval.models.api.payload import ImagePolicy, prepare
+    from ps3_eval.models.api.vision import _rule
+    from ps3_eval.records import ImagePart
+
+    noise = Image.effect_noise((800, 600), 90).convert("RGB")
+    buf = io.BytesIO()
+    noise.save(buf, format="PNG")
+    part = ImagePart(data=buf.getvalue(), width=800, height=600, digest="x", format="PNG")
+    tight = _rule("tight", 200_000, 10, None, "none", 64)
+    out = prepare(part, 0, tight, ImagePolicy())
+    assert len(out) == 1 and out[0].record.format == "JPEG" and len(out[0].data) <= 200_000
+    assert not out[0].record.passthrough
