@@ -179,7 +179,7 @@ th{background:#f4f4f4}
 .note{color:#555;font-size:.9rem}
 li{margin:.3rem 0}
 .gallery td{vertical-align:top}.gallery td.q{text-align:left;max-width:320px}
-.ok{color:#087f23;font-weight:bold}.bad{color:#c62828;font-weight:bold}.none{color:#888}
+.ok{color:#087f23;font-weight:bold}.bad{color:#c62828;font-weight:bold}.none{color:#888}.seen{color:#666;font-size:11px}
 """
 
 
@@ -250,8 +250,28 @@ def _answer_cell(result: SampleResult | None, metric: str) -> str:
     ok = result.scores.get(metric, 0.0) >= 1.0
     return (
         f"<span class='{'ok' if ok else 'bad'}' title='{said}'>"
-        f"{html.escape(result.extracted)}</span>"
+        f"{html.escape(result.extracted)}</span>{_seen_note(result)}"
     )
+
+
+def seen_text(result: SampleResult) -> str | None:
+    """What an API model saw of the sample's first image, e.g. ``saw 1365x768 of 3840x2160``."""
+    parts = [p for p in result.output.sent_images if p.source_index == 0]
+    if not parts:
+        return None
+    whole = next((p for p in parts if p.crop is None), parts[0])
+    text = f"saw {whole.seen[0]}x{whole.seen[1]}"
+    if result.images and result.images[0].width and result.images[0].height:
+        text += f" of {result.images[0].width}x{result.images[0].height}"
+    crops = [p for p in parts if p.crop is not None]
+    if crops:
+        text += f" + {len(crops)} crops at {crops[0].seen[0]}x{crops[0].seen[1]}"
+    return text
+
+
+def _seen_note(result: SampleResult) -> str:
+    text = seen_text(result)
+    return f"<div class='seen'>{html.escape(text)}</div>" if text else ""
 
 
 def _gallery(rows: list[ConfigRow], limit: int) -> str:

@@ -291,3 +291,24 @@ def test_png_over_the_byte_limit_is_reencoded(api: FakeApi, tmp_path: Path) -> N
     out = prepare(part, 0, tight, ImagePolicy())
     assert len(out) == 1 and out[0].record.format == "JPEG" and len(out[0].data) <= 200_000
     assert not out[0].record.passthrough
+
+
+def test_report_says_what_the_model_saw(api: FakeApi, tmp_path: Path) -> None:
+    from ps3_eval.report import seen_text
+
+    evaluate("probe4k", "openai", model_args=_args("openai", api, tiles=9), task_args={"n": 1},
+             output_dir=tmp_path / "runs")  # fmt: skip
+    result = load_run(next((tmp_path / "runs").iterdir())).results[0]
+    assert seen_text(result) == "saw 1365x768 of 3840x2160 + 9 crops at 1280x720"
+
+
+def test_missing_key_from_the_cli_exits_2_with_one_line(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from tests.test_cli import cli
+
+    monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
+    res = cli("run", "-t", "probe4k", "-m", "anthropic:model=claude-sonnet-4-5", "--task-arg",
+              "n=1", "--output-dir", str(tmp_path / "runs"), check=False)  # fmt: skip
+    assert res.returncode == 2 and "set ANTHROPIC_API_KEY" in res.stderr
+    assert len(res.stderr.strip().splitlines()) == 1 and not (tmp_path / "runs").exists()
