@@ -6,6 +6,8 @@ import hashlib
 import io
 import os
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -96,11 +98,9 @@ def _upright(img: Image.Image) -> Image.Image:
     return ImageOps.exif_transpose(img) or img
 
 
-def decode(source: ImageSource) -> tuple[Image.Image, str]:
-    """Decode one image to RGB with EXIF orientation applied.
-
-    Returns:
-        The image and a content digest of its encoded bytes.
+@contextmanager
+def _opened(source: ImageSource) -> Iterator[tuple[bytes, str, Image.Image]]:
+    """The source's bytes, their digest and the image opened on its header (size checked).
 
     Raises:
         DataError: for missing, empty, truncated or unreadable files and decompression bombs.
@@ -116,19 +116,36 @@ def decode(source: ImageSource) -> tuple[Image.Image, str]:
         opened = Image.open(io.BytesIO(raw))  # reads the header only
         width, height = opened.size
         if limit is not None and width * height > limit:
-            raise Image.DecompressionBombError(f"{width}x{height} = {width * height} pixels")
-        opened.load()
-        return _to_rgb(_upright(opened)), digest
-    except Image.DecompressionBombError as exc:
+            raise DataError(
+                f"image {name} is larger than the decompression-bomb limit of {limit} pixels "
+                f"({width}x{height}); if the data is trusted, set {MAX_PIXELS_ENV} to a larger "
+                f"pixel count (0 disables the check)"
+            )
+        yield raw, digest, opened
+    except Image.DecompressionBombError as exc:  # Pillow's own check, should it fire first
         raise DataError(
             f"image {name} is larger than the decompression-bomb limit of {limit} pixels "
-            f"({str(exc).split('(')[0].strip()}); if the data is trusted, set "
-            f"{MAX_PIXELS_ENV} to a larger pixel count (0 disables the check)"
+            f"({str(exc).split('(')[0].strip()}); if the data is trusted, set {MAX_PIXELS_ENV} "
+            f"to a larger pixel count (0 disables the check)"
         ) from None
     except UnidentifiedImageError:
         raise DataError(f"{name} is not an image Pillow can read") from None
     except (OSError, SyntaxError, ValueError) as exc:
         raise DataError(f"image {name} is damaged or truncated ({exc})") from None
+
+
+def decode(source: ImageSource) -> tuple[Image.Image, str]:
+    """Decode one image to RGB with EXIF orientation applied.
+
+    Returns:
+        The image and a content digest of its encoded bytes.
+
+    Raises:
+        DataError: for missing, empty, truncated or unreadable files and decompression bombs.
+    """
+    with _opened(source) as (_, digest, opened):
+        opened.load()
+        return _to_rgb(_upright(opened)), digest
 
 
 def probe(source: ImageSource) -> tuple[bytes, int, int, str, str, int]:
@@ -143,22 +160,8 @@ def probe(source: ImageSource) -> tuple[bytes, int, int, str, str, int]:
         the pixels are stored upright, 0 when a non-JPEG file carries EXIF: not known without
         decoding, so the file is never passed on as it is).
     """
-    limit = pixel_limit()
-    _lift_pillow_limit(limit)
-    raw = read_bytes(source)
-    name = source.describe()
-    if not raw:
-        raise DataError(f"image {name} is empty (0 bytes)")
-    digest = hashlib.blake2b(raw, digest_size=16).hexdigest()
-    try:
-        opened = Image.open(io.BytesIO(raw))
+    with _opened(source) as (raw, digest, opened):
         width, height = opened.size
-        if limit is not None and width * height > limit:
-            raise DataError(
-                f"image {name} is larger than the decompression-bomb limit of {limit} pixels "
-                f"({width}x{height}); if the data is trusted, set {MAX_PIXELS_ENV} to a larger "
-                f"pixel count (0 disables the check)"
-            )
         fmt = str(opened.format or "")
         # JPEG keeps EXIF in its header; for other formats read only what the header holds
         # (getexif() on a PNG can scan the whole file).
@@ -166,10 +169,6 @@ def probe(source: ImageSource) -> tuple[bytes, int, int, str, str, int]:
             orientation = int(opened.getexif().get(0x0112, 1) or 1)
         else:
             orientation = 1 if "exif" not in opened.info else 0
-    except UnidentifiedImageError:
-        raise DataError(f"{name} is not an image Pillow can read") from None
-    except (OSError, SyntaxError, ValueError) as exc:
-        raise DataError(f"image {name} is damaged or truncated ({exc})") from None
     if orientation in (5, 6, 7, 8):
         width, height = height, width
     return raw, width, height, digest, fmt, orientation
