@@ -88,13 +88,15 @@ def main() -> None:
     cores = os.cpu_count() or 1
     rule, policy = policies["gpt-4o, shrink to what it sees (default)"]
     paths = [Path(i.image) for i in items[:48]]
-    t = time.perf_counter()
-    with ThreadPoolExecutor(cores) as pool:
-        list(pool.map(lambda p: prepare_all([part(p)], rule, policy), paths))
-    prep_rate = len(paths) / (time.perf_counter() - t)
-    ideal = a.concurrency / a.delay
-    print(f"payload preparation on {cores} cores: {prep_rate:.1f} images/s; ideal with "
-          f"{a.concurrency} in flight at {a.delay} s: {ideal:.0f}/s")  # fmt: skip
+
+    def prep_rate() -> float:
+        t = time.perf_counter()
+        with ThreadPoolExecutor(cores) as pool:
+            list(pool.map(lambda p: prepare_all([part(p)], rule, policy), paths))
+        return len(paths) / (time.perf_counter() - t)
+
+    # Measured before and after the run (this machine is shared): the mean is the reference.
+    before = prep_rate()
 
     server = subprocess.Popen(
         [sys.executable, str(ROOT / "tests" / "fake_api.py"), "--delay", str(a.delay)],
@@ -114,10 +116,16 @@ def main() -> None:
     finally:
         server.terminate()
         server.wait()
-    target = 0.9 * min(ideal, prep_rate)
+    after = prep_rate()
+    rate = (before + after) / 2
+    ideal = a.concurrency / a.delay
+    print(f"payload preparation on {cores} cores: {rate:.1f} images/s (before the run "
+          f"{before:.1f}, after {after:.1f}); ideal with {a.concurrency} in flight at {a.delay} s: "
+          f"{ideal:.0f}/s")  # fmt: skip
+    target = 0.9 * min(ideal, rate)
     print(f"run: {got['n']} answered, {got['errors']} errors in {got['wall']:.1f} s; throughput "
           f"{got['throughput']:.1f} samples/s; ratio to the lesser of ideal and preparation "
-          f"{got['throughput'] / min(ideal, prep_rate):.2f} (target >= 0.90, i.e. "
+          f"{got['throughput'] / min(ideal, rate):.2f} (target >= 0.90, i.e. "
           f">= {target:.1f}/s)")  # fmt: skip
     print(f"peak memory of the run: {got['peak_mb']:.0f} MB (target < 300 MB)")
 

@@ -135,7 +135,9 @@ class ApiBackend(Backend):
             tiles=self.args.tiles,
         )
         self.prices = load_prices(self.args.prices)
-        self._client: Any = None
+        # The SDK is imported and its client made here, when the backend is built (before a
+        # session's clock starts), not by the first call.
+        self._client: Any = self._make_client()
         # Preparing images is CPU work on a pool of its own, one thread per core: more threads
         # only add memory (each one decoding a 4K image holds ~50 MB) and contend with the event
         # loop for the interpreter lock (perf/api.py measured both).
@@ -212,7 +214,7 @@ class ApiBackend(Backend):
             + sum(p.record.tokens or 0 for p in prepared)
             + max_tokens
         )
-        if self._client is None:
+        if self._client is None:  # closed by an earlier session
             self._client = self._make_client()
         attempts = 0
         start = time.perf_counter()

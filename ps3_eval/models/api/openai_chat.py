@@ -78,9 +78,12 @@ class OpenAIModel(ApiBackend):
             kwargs["seed"] = request.generation.seed
         if request.generation.stop:
             kwargs["stop"] = request.generation.stop
-        resp = await client.chat.completions.create(
-            model=self.args.model, messages=messages, **kwargs
-        )
+        # The documented low-level call: the same HTTP stack, errors and response type as
+        # chat.completions.create, without its per-request walk over the (already plain) body.
+        from openai.types.chat import ChatCompletion
+
+        body = {"model": self.args.model, "messages": messages, **kwargs}
+        resp = await client.post("/chat/completions", body=body, cast_to=ChatCompletion)
         if not resp.choices:
             raise ValueError("the response has no choices")
         choice = resp.choices[0]
