@@ -312,3 +312,19 @@ def test_missing_key_from_the_cli_exits_2_with_one_line(
               "n=1", "--output-dir", str(tmp_path / "runs"), check=False)  # fmt: skip
     assert res.returncode == 2 and "set ANTHROPIC_API_KEY" in res.stderr
     assert len(res.stderr.strip().splitlines()) == 1 and not (tmp_path / "runs").exists()
+
+
+def test_limits_of_many_images_and_request_bytes() -> None:
+    from ps3_eval.errors import DataError
+    from ps3_eval.models.api.payload import ImagePolicy, prepare_all
+    from ps3_eval.records import ImagePart
+
+    big = Image.new("RGB", (3000, 1000), (10, 20, 30))
+    parts = [ImagePart(image=big, width=3000, height=1000, digest=str(i)) for i in range(21)]
+    # Claude: with more than 20 images, none may be over 2000 px (a resize, recorded).
+    out = prepare_all(parts, RULES["anthropic"], ImagePolicy(resize="none"))
+    assert all(max(p.record.sent) <= 2000 for p in out)
+    out = prepare_all(parts[:20], RULES["anthropic"], ImagePolicy(resize="none"))
+    assert all(p.record.sent == (3000, 1000) for p in out)
+    with pytest.raises(DataError, match="limit of 100 per request"):
+        prepare_all(parts[:11], RULES["anthropic"], ImagePolicy(tiles=9))

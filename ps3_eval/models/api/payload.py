@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import io
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 from PIL import Image
@@ -173,6 +173,9 @@ def prepare(part: ImagePart, index: int, rule: VisionRule, policy: ImagePolicy) 
 
 def prepare_all(parts: list[ImagePart], rule: VisionRule, policy: ImagePolicy) -> list[Prepared]:
     """Every image of a request, checked against the provider's image count limit."""
+    if rule.many_images and len(parts) * (1 + policy.tiles) > rule.many_images[0]:
+        side = rule.many_images[1]
+        policy = replace(policy, max_side=min(policy.max_side or side, side))
     out = [p for i, part in enumerate(parts) for p in prepare(part, i, rule, policy)]
     total = sum(len(p.data) for p in out)
     if total > rule.max_request_bytes:

@@ -10,7 +10,7 @@ break them out. Each rule follows the provider's documentation (see the README's
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 Size = tuple[int, int]
 
@@ -48,6 +48,8 @@ class VisionRule:
     """``openai_tiles``, ``openai_patches``, ``anthropic``, ``anthropic_patches``, ``gemini``."""
     max_request_bytes: int = 20 * 1024 * 1024
     """Largest total of encoded image bytes in one request."""
+    many_images: tuple[int, int] | None = None
+    """``(n, side)``: with more than n images in a request, each may be at most side px."""
     base_tokens: int = 0
     tile_tokens: int = 0
     multiplier: float = 1.0
@@ -143,9 +145,15 @@ RULES: dict[str, VisionRule] = {
     ),
     "openai-patches": _rule("openai-patches", 20 * MB, 500, None, "openai_patches", 50),
     # Anthropic up to the 4.6 models: long edge 1568 px and about 1.15 MP; 5 MB per image.
-    "anthropic": _rule("anthropic", 5 * MB, 100, 8000, "anthropic", 32),
+    # More than 20 images in one request: each at most 2000 px.
+    "anthropic": replace(
+        _rule("anthropic", 5 * MB, 100, 8000, "anthropic", 32), many_images=(20, 2000)
+    ),
     # Claude Opus 4.7 and later: long edge 2576 px, about 3.75 MP, 28 px patches.
-    "anthropic-patches": _rule("anthropic-patches", 5 * MB, 100, 8000, "anthropic_patches", 32),
+    "anthropic-patches": replace(
+        _rule("anthropic-patches", 5 * MB, 100, 8000, "anthropic_patches", 32),
+        many_images=(20, 2000),
+    ),
     # Gemini 1.5-2.5: scaled to fit 3072x3072; 258 tokens per 768 px tile (258 when <= 384 px).
     "gemini": _rule("gemini", 20 * MB, 3000, None, "gemini", 20),
     "none": _rule("none", 64 * MB, 1000, None, "none", 256),
