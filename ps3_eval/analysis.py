@@ -82,13 +82,16 @@ def runs_df(paths: str | Path | Iterable[str | Path] = "runs") -> pd.DataFrame:
             "latency_p90": s.latency.p90 if s else None,
             "failed_calls": s.latency_failed.n if s else None,
             "failed_latency_mean": s.latency_failed.mean if s else None,
+            "input_tokens": s.tokens.input if s else None,
             "visual_tokens": s.tokens.visual if s else None,
+            "output_tokens": s.tokens.output if s else None,
+            "cost": s.cost.total if s else None,
             "throughput": s.throughput if s else None,
             "answered_throughput": s.answered_throughput if s else None,
             "path": str(run.dir),
         }
         metrics = s.metrics if s else {}
-        for name, mv in metrics.items() or [(None, None)]:
+        for name, mv in metrics.items():
             rows.append(
                 {
                     **base,

@@ -240,10 +240,23 @@ def show_cmd(
 
 
 @app.command("tasks")
-def tasks_cmd() -> None:
+def tasks_cmd(
+    as_json: Annotated[bool, typer.Option("--json", help="Print the cards as JSON.")] = False,
+) -> None:
     """List registered task cards."""
     from ps3_eval.tasks import discover, read_card
 
+    if as_json:
+        import json
+
+        cards = []
+        for name, path in sorted(discover().items()):
+            try:
+                cards.append({**read_card(path).card.model_dump(mode="json"), "path": str(path)})
+            except Ps3EvalError as exc:
+                cards.append({"name": name, "path": str(path), "error": str(exc)})
+        print(json.dumps(cards, indent=2))
+        return
     table = Table(title="tasks")
     for col in ("name", "version", "source", "scorer", "description"):
         table.add_column(col)
@@ -290,10 +303,19 @@ def data_cmd(
 
 
 @app.command("models")
-def models_cmd() -> None:
+def models_cmd(
+    as_json: Annotated[bool, typer.Option("--json", help="Print the backends as JSON.")] = False,
+) -> None:
     """List model backends with their arguments."""
     from ps3_eval.models import list_models
 
+    if as_json:
+        import dataclasses
+        import json
+
+        entries = [dataclasses.asdict(e) for e in list_models()]
+        print(json.dumps(entries, indent=2, default=str))
+        return
     for entry in list_models():
         kind = (
             "[yellow]test double, not a model[/yellow]"
@@ -302,8 +324,83 @@ def models_cmd() -> None:
         )
         out.print(f"[bold]{entry.name}[/bold]  ({kind})  {entry.description}")
         for a in entry.args:
-            default = "required" if a.default is None and not a.help else f"default {a.default!r}"
+            default = "required" if a.required else f"default {a.default!r}"
             out.print(f"    {a.name}: {a.type}, {default}  [dim]{a.help}[/dim]")
+
+
+@app.command("runs")
+def runs_cmd(
+    paths: Annotated[
+        list[Path] | None, typer.Argument(help="Run directories or folders of them (default runs).")
+    ] = None,
+    as_csv: Annotated[
+        bool, typer.Option("--csv", help="Print CSV (one row per run and metric).")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON records.")] = False,
+) -> None:
+    """One row per run and metric: task, model, arguments, value with CI, latency, tokens, cost."""
+    from ps3_eval.analysis import runs_df
+
+    frame = runs_df([str(p) for p in paths] if paths else "runs")
+    if frame.empty:
+        raise UsageError("no run directories found; pass run folders (default: runs/).")
+    if as_csv:
+        print(frame.to_csv(index=False), end="")
+    elif as_json:
+        print(frame.to_json(orient="records", indent=2))
+    else:
+        cols = ["run_id", "task", "model", "metric", "value", "ci_low", "ci_high", "n", "n_errors"]
+        table = Table(title="runs", box=box.SIMPLE)
+        for c in cols:
+            table.add_column(c)
+        for _, row in frame.iterrows():
+            table.add_row(
+                *[_fmt(row[c]) if isinstance(row[c], float) else str(row[c]) for c in cols]
+            )
+        out.print(table)
+
+
+@app.command("compare")
+def compare_cmd(
+    run_a: Annotated[Path, typer.Argument(help="The baseline run directory.")],
+    run_b: Annotated[Path, typer.Argument(help="The run compared with it.")],
+    metric: Annotated[str | None, typer.Option(help="Sample metric (default: the first).")] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the paired bootstrap.")] = 0,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the comparison as JSON.")] = False,
+    show: Annotated[int, typer.Option(help="Flipped samples to list.")] = 20,
+) -> None:
+    """Paired difference of B minus A on their shared samples, with McNemar's exact test."""
+    from ps3_eval.compare import compare_runs
+
+    c = compare_runs(run_a, run_b, metric=metric, seed=seed)
+    if as_json:
+        out.print_json(c.model_dump_json())
+        return
+    table = Table(title=f"{c.task}: {c.run_b} minus {c.run_a} ({c.metric})", title_justify="left")
+    for col in ("scope", "n", "A", "B", "B - A", "95% CI", "A only", "B only", "McNemar p"):
+        table.add_column(col, justify="left" if col == "scope" else "right")
+
+    def row(scope: str, st: Any) -> None:
+        p = "-" if st.p_value is None else f"{st.p_value:.4g}"
+        table.add_row(
+            scope, str(st.n), _fmt(st.mean_a), _fmt(st.mean_b), f"{st.delta:+.3f}",
+            f"[{st.ci_low:+.3f}, {st.ci_high:+.3f}]",
+            "-" if st.only_a is None else str(st.only_a),
+            "-" if st.only_b is None else str(st.only_b), p,
+        )  # fmt: skip
+
+    row("all shared", c.overall)
+    for name, st in c.by_category.items():
+        row(f"category {name}", st)
+    for name, st in c.by_mrr.items():
+        row(f"MRR {name}", st)
+    out.print(table)
+    if c.n_only_a or c.n_only_b:
+        out.print(f"left out: {c.n_only_a} scored only in A, {c.n_only_b} only in B")
+    for f in c.flipped[:show]:
+        out.print(f"  {f.sample_id}: {f.a:g} -> {f.b:g}", highlight=False)
+    if len(c.flipped) > show:
+        out.print(f"  ... and {len(c.flipped) - show} more flipped samples")
 
 
 @app.command("demo")

@@ -50,6 +50,7 @@ class ArgInfo:
     type: str
     default: Any
     help: str
+    required: bool = False
 
 
 @dataclass(frozen=True)
@@ -112,6 +113,7 @@ def _arg_infos(args_cls: type[ModelArgs]) -> list[ArgInfo]:
                 type_name,
                 None if field.is_required() else field.default,
                 field.description or "",
+                field.is_required(),
             )
         )
     return infos

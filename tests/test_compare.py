@@ -1,0 +1,95 @@
+"""Paired comparison of runs, run listings, and the machine-readable listings."""
+
+from __future__ import annotations
+
+import json
+from math import comb
+from pathlib import Path
+
+import pytest
+
+from ps3_eval.compare import compare_runs, mcnemar_exact, paired_stat
+from ps3_eval.errors import UsageError
+from ps3_eval.runner import evaluate
+from tests.conftest import LETTERS, write_mc_dataset
+from tests.test_cli import cli
+
+
+def _run(
+    card: Path, out: Path, wrong: set[int] | None = None, right: set[int] | None = None
+) -> Path:
+    """A scripted run of the 12-item toy card: all right except `wrong` (or only `right`)."""
+    answers = {}
+    for i in range(12):
+        ok = (i not in (wrong or set())) if right is None else i in right
+        target = LETTERS[i % 4]
+        answers[f"q{i:03d}"] = target if ok else LETTERS[(i + 1) % 4]
+    file = out.parent / f"{out.name}.json"
+    file.write_text(json.dumps(answers))
+    summary = evaluate(str(card), f"scripted:answers={file}", output_dir=out)
+    return out / summary.run_id
+
+
+def test_identical_runs_differ_by_nothing(toy_card: Path, tmp_path: Path) -> None:
+    a = _run(toy_card, tmp_path / "a", wrong={1, 5})
+    b = _run(toy_card, tmp_path / "b", wrong={1, 5})
+    c = compare_runs(a, b)
+    assert c.overall.delta == 0 and c.overall.p_value == 1.0 and c.flipped == []
+    assert c.overall.ci_low == c.overall.ci_high == 0 and c.n_shared == 12
+
+
+def test_known_flips_give_the_exact_mcnemar_p(toy_card: Path, tmp_path: Path) -> None:
+    a = _run(toy_card, tmp_path / "a")  # all right
+    b = _run(toy_card, tmp_path / "b", wrong={0, 3, 7, 9})  # four flipped to wrong, none back
+    c = compare_runs(a, b)
+    assert c.overall.only_a == 4 and c.overall.only_b == 0
+    assert c.overall.p_value == pytest.approx(2 * 0.5**4)
+    assert c.overall.delta == pytest.approx(-4 / 12)
+    assert c.overall.ci_high <= 0 <= 1 + c.overall.ci_low
+    assert sorted(f.sample_id for f in c.flipped) == ["q000", "q003", "q007", "q009"]
+    # Per bucket: the toy card's categories alternate gaming / ui.
+    assert c.by_category["gaming"].only_a == 1 and c.by_category["ui"].only_a == 3
+
+
+def test_mcnemar_matches_the_binomial_definition() -> None:
+    for x, y in [(0, 0), (3, 1), (10, 2), (7, 7)]:
+        n, k = x + y, min(x, y)
+        expected = 1.0 if n == 0 else min(1.0, 2 * sum(comb(n, i) for i in range(k + 1)) / 2**n)
+        assert mcnemar_exact(x, y) == pytest.approx(expected)
+    st = paired_stat([0.5, 0.2], [0.7, 0.2])
+    assert st.p_value is None and st.delta == pytest.approx(0.1)
+
+
+def test_compare_refuses_other_tasks_and_no_shared_samples(toy_card: Path, tmp_path: Path) -> None:
+    a = _run(toy_card, tmp_path / "a")
+    other = write_mc_dataset(tmp_path / "other", n=4)
+    other.write_text(other.read_text().replace("name: toy", "name: toy2"))
+    b = evaluate(str(other), "scripted", output_dir=tmp_path / "b")
+    with pytest.raises(UsageError, match="different tasks"):
+        compare_runs(a, tmp_path / "b" / b.run_id)
+    failing = evaluate(str(toy_card), "scripted:fail_rate=1", output_dir=tmp_path / "c")
+    with pytest.raises(UsageError, match="no scored sample in common"):
+        compare_runs(a, tmp_path / "c" / failing.run_id)
+
+
+def test_compare_runs_and_listings_from_the_cli(toy_card: Path, tmp_path: Path) -> None:
+    a = _run(toy_card, tmp_path / "runs")
+    b = _run(toy_card, tmp_path / "runs2", wrong={2})
+    res = cli("compare", str(a), str(b), "--json")
+    data = json.loads(res.stdout)
+    assert data["overall"]["only_a"] == 1 and data["flipped"][0]["sample_id"] == "q002"
+    table = cli("compare", str(a), str(b)).stdout
+    assert "McNemar p" in table and "q002: 1 -> 0" in table
+    rows = json.loads(cli("runs", str(tmp_path / "runs"), str(tmp_path / "runs2"), "--json").stdout)
+    assert {r["metric"] for r in rows} == {"accuracy"} and len(rows) == 2
+    assert {"cost", "latency_p90", "ci_low", "complete"} <= set(rows[0])
+    csv = cli("runs", str(tmp_path / "runs"), "--csv").stdout
+    assert csv.splitlines()[0].startswith("run_id,task,model") and len(csv.splitlines()) == 2
+    tasks = json.loads(cli("tasks", "--json").stdout)
+    assert {"textvqa", "mmbench", "probe4k"} <= {t["name"] for t in tasks}
+    models = json.loads(cli("models", "--json").stdout)
+    openai = next(m for m in models if m["name"] == "openai")
+    model_arg = next(a for a in openai["args"] if a["name"] == "model")
+    assert model_arg["required"] is True and openai["kind"] == "api"
+    bad = cli("compare", str(a), str(tmp_path / "nope"), check=False)
+    assert bad.returncode == 2 and "not a run directory" in bad.stderr
