@@ -37,6 +37,8 @@ def test_a_built_wheel_lists_and_runs_the_cards(tmp_path: Path) -> None:
     cards = sorted(n for n in names if n.startswith("ps3_eval/benchmarks/") and n.endswith(".yaml"))
     assert len(cards) == len(list((ROOT / "benchmarks").glob("*.yaml")))
     assert "ps3_eval/benchmarks/README.md" in names
+    assert "ps3_eval/benchmarks/paper/table1.yaml" in names
+    assert "ps3_eval/models/api/prices.json" in names
 
     # "Install" the wheel as pip does (unpacked into a site folder), away from the checkout; the
     # dependencies come from this environment.
