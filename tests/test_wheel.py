@@ -34,7 +34,11 @@ def test_a_built_wheel_lists_and_runs_the_cards(tmp_path: Path) -> None:
     assert build.returncode == 0, build.stderr[-2000:]
     wheel = next((tmp_path / "dist").glob("ps3_eval-*.whl"))
     names = zipfile.ZipFile(wheel).namelist()
-    cards = sorted(n for n in names if n.startswith("ps3_eval/benchmarks/") and n.endswith(".yaml"))
+    cards = sorted(
+        n
+        for n in names
+        if n.startswith("ps3_eval/benchmarks/") and n.count("/") == 2 and n.endswith(".yaml")
+    )
     assert len(cards) == len(list((ROOT / "benchmarks").glob("*.yaml")))
     assert "ps3_eval/benchmarks/README.md" in names
     assert "ps3_eval/benchmarks/paper/table1.yaml" in names
