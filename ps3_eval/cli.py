@@ -360,6 +360,48 @@ def runs_cmd(
         out.print(table)
 
 
+@app.command("sweep")
+def sweep_cmd(
+    spec: Annotated[Path, typer.Argument(help="The sweep spec (YAML).")],
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="List the cells, their run directories and state.")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the cells as JSON.")] = False,
+) -> None:
+    """Run a grid of runs; running it again resumes it cell by cell."""
+    from ps3_eval.sweep import load_spec, run_sweep
+
+    parsed, _ = load_spec(spec)
+
+    def progress(cell: Any) -> None:
+        if not as_json:
+            what = cell.error if cell.status == "failed" else f"{cell.metric}={_fmt(cell.value)}"
+            err.print(f"{cell.label}: {cell.status}  {what}", highlight=False, soft_wrap=True)
+
+    result = run_sweep(parsed, dry_run=dry_run, on_cell=None if dry_run else progress)
+    if as_json:
+        import json
+
+        print(json.dumps([c.model_dump(mode="json") for c in result], indent=2))
+    else:
+        table = Table(title=f"sweep {parsed.name}", title_justify="left", box=box.SIMPLE)
+        for col in ("cell", "task", "status", "metric", "value", "n", "errors", "run directory"):
+            table.add_column(col)
+        for c in result:
+            table.add_row(
+                c.label, Path(c.task).stem, c.status, c.metric or "-", _fmt(c.value),
+                "-" if c.n is None else str(c.n), "-" if c.n_errors is None else str(c.n_errors),
+                c.run_dir or (c.error or "-"),
+            )  # fmt: skip
+        out.print(table)
+    failed = [c for c in result if c.status == "failed"]
+    if failed:
+        err.print(
+            f"{len(failed)} of {len(result)} cells failed: {', '.join(c.label for c in failed)}"
+        )
+        raise typer.Exit(1)
+
+
 @app.command("compare")
 def compare_cmd(
     run_a: Annotated[Path, typer.Argument(help="The baseline run directory.")],

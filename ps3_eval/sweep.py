@@ -1,0 +1,262 @@
+"""Sweeps: a grid of ordinary runs over tasks and model arguments, declared in a YAML spec.
+
+Each cell is an ordinary, resumable run, so an interrupted sweep resumes cell by cell by running
+it again. Every cell is validated (tasks found, model arguments known) before the first one runs;
+a cell that fails at run time is recorded and the others go on.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from ps3_eval.errors import Ps3EvalError, UsageError
+
+
+class SweepSpec(BaseModel):
+    """A sweep: tasks x the grid's product x the zipped lists, over one model backend."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    """Names the sweep in listings and reports."""
+    tasks: list[str]
+    """Task names or card paths (relative paths resolve against the spec's folder)."""
+    model: str
+    """Backend name."""
+    model_args: dict[str, Any] = Field(default_factory=dict)
+    """Arguments every cell shares."""
+    grid: dict[str, list[Any]] = Field(default_factory=dict)
+    """Model arguments to vary independently (their product)."""
+    zip: dict[str, list[Any]] = Field(default_factory=dict)
+    """Model arguments to vary together (lists of one length)."""
+    task_args: dict[str, Any] = Field(default_factory=dict)
+    """Arguments of the tasks' loaders (e.g. probe4k's n)."""
+    data: str | None = None
+    """Local copy of the data, for a single-task sweep."""
+    limit: int | None = Field(None, ge=1)
+    seed: int = 0
+    max_tokens: int | None = Field(None, ge=1)
+    concurrency: int = Field(8, ge=1)
+    output_dir: str = "runs"
+    """Parent folder of the cells' run directories (relative to the working directory)."""
+    label: str | None = None
+    """Format of a cell's label over its arguments, e.g. ``"{resolution} px"``."""
+    series: str | None = None
+    """The argument whose value names a cell's series in plots."""
+
+    @model_validator(mode="after")
+    def _shape(self) -> SweepSpec:
+        if not self.tasks:
+            raise ValueError("tasks is empty")
+        for key, values in {**self.grid, **self.zip}.items():
+            if not values:
+                raise ValueError(f"'{key}' has no values")
+        both = set(self.grid) & set(self.zip)
+        if both:
+            raise ValueError(f"'{sorted(both)[0]}' is in both grid and zip")
+        lengths = {len(v) for v in self.zip.values()}
+        if len(lengths) > 1:
+            raise ValueError(f"zip lists differ in length ({sorted(lengths)})")
+        if self.data and len(self.tasks) > 1:
+            raise ValueError("data applies to one task; give one task or no data")
+        return self
+
+
+class Cell(BaseModel):
+    """One run of the sweep."""
+
+    label: str
+    series: str | None
+    task: str
+    model_args: dict[str, Any]
+    varied: dict[str, Any]
+    """The grid and zip values of this cell."""
+    status: Literal["done", "partial", "not started", "failed"] = "not started"
+    run_dir: str | None = None
+    error: str | None = None
+    metric: str | None = None
+    value: float | None = None
+    n: int | None = None
+    n_errors: int | None = None
+
+
+def load_spec(path: str | Path) -> tuple[SweepSpec, Path]:
+    """Read and validate a sweep spec; relative task paths are resolved against its folder."""
+    file = Path(path)
+    try:
+        data = yaml.safe_load(file.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise UsageError(f"cannot read sweep spec {file}: {exc.strerror}.") from None
+    except yaml.YAMLError as exc:
+        raise UsageError(
+            f"sweep spec {file} is not valid YAML: {str(exc).splitlines()[0]}."
+        ) from None
+    if not isinstance(data, dict):
+        raise UsageError(f"sweep spec {file} must be a YAML mapping.")
+    try:
+        spec = SweepSpec.model_validate(data)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        where = ".".join(str(p) for p in err["loc"]) or "spec"
+        msg = str(err["msg"]).removeprefix("Value error, ")
+        raise UsageError(f"sweep spec {file}: {where}: {msg}.") from None
+    base = file.resolve().parent
+    tasks = []
+    for t in spec.tasks:
+        candidate = base / t
+        tasks.append(str(candidate) if t.endswith((".yaml", ".yml")) and candidate.is_file() else t)
+    spec.tasks = tasks
+    return spec, base
+
+
+def cells(spec: SweepSpec) -> list[Cell]:
+    """Every cell, with its arguments validated against the backend (before anything runs)."""
+    from ps3_eval.models import _resolve, validate_args
+    from ps3_eval.tasks import find_card
+
+    cls = _resolve(spec.model)
+    for task in spec.tasks:
+        find_card(task)
+    grid_keys = list(spec.grid)
+    zipped = list(zip(*spec.zip.values(), strict=True)) if spec.zip else [()]
+    out = []
+    for task in spec.tasks:
+        for combo in itertools.product(*spec.grid.values()):
+            for row in zipped:
+                varied = {
+                    **dict(zip(grid_keys, combo, strict=True)),
+                    **dict(zip(spec.zip, row, strict=True)),
+                }
+                args = {**spec.model_args, **varied}
+                validated = validate_args(spec.model, cls, args).model_dump(mode="json")
+                fields = {"task": Path(task).stem if task.endswith((".yaml", ".yml")) else task,
+                          "model": spec.model, **args}  # fmt: skip
+                try:
+                    label = (
+                        spec.label.format(**fields)
+                        if spec.label
+                        else _default_label(fields, varied)
+                    )
+                except (KeyError, IndexError, ValueError) as exc:
+                    raise UsageError(
+                        f"sweep label '{spec.label}' cannot be filled: {exc}."
+                    ) from None
+                series = None if spec.series is None else str(args.get(spec.series))
+                if spec.series is not None and spec.series not in args:
+                    raise UsageError(
+                        f"sweep series '{spec.series}' is not a model argument of the cells."
+                    )
+                out.append(
+                    Cell(label=label, series=series, task=task, model_args=validated, varied=varied)
+                )
+    return out
+
+
+def _default_label(fields: dict[str, Any], varied: dict[str, Any]) -> str:
+    parts = [f"{k}={v}" for k, v in varied.items()]
+    return f"{fields['task']} " + (" ".join(parts) if parts else fields["model"])
+
+
+def _existing(spec: SweepSpec, cell: Cell) -> Path | None:
+    """The run directory of a cell that ran before (matched on its recorded spec)."""
+    root = Path(spec.output_dir)
+    if not root.is_dir():
+        return None
+    from ps3_eval.tasks import find_card
+
+    name = find_card(cell.task).card.name
+    for spec_file in sorted(root.glob("*/spec.json")):
+        try:
+            recorded = json.loads(spec_file.read_text())
+        except (OSError, json.JSONDecodeError):
+            continue
+        if (
+            recorded.get("task") == name
+            and recorded.get("model") == spec.model
+            and recorded.get("model_args") == cell.model_args
+            and (recorded.get("task_args") or {}) == _loader_args(spec, cell)
+            and recorded.get("limit") == spec.limit
+            and recorded.get("data") == spec.data
+            and recorded.get("seed", 0) == spec.seed
+        ):
+            return spec_file.parent
+    return None
+
+
+def _loader_args(spec: SweepSpec, cell: Cell) -> dict[str, Any]:
+    from ps3_eval.tasks import find_card
+
+    card = find_card(cell.task).card
+    return {**card.source.args, **spec.task_args} if card.source.loader else {}
+
+
+def _state(run_dir: Path | None, cell: Cell) -> Cell:
+    if run_dir is None:
+        return cell
+    from ps3_eval.analysis import load_run
+
+    run = load_run(run_dir)
+    cell.run_dir = str(run_dir)
+    s = run.summary
+    cell.status = "done" if s is not None and s.complete else "partial"
+    if s is not None:
+        cell.n, cell.n_errors = s.n, s.n_errors
+        if s.metrics:
+            cell.metric, mv = next(iter(s.metrics.items()))
+            cell.value = mv.mean
+    return cell
+
+
+def run_sweep(
+    spec: SweepSpec | str | Path,
+    *,
+    dry_run: bool = False,
+    on_cell: Callable[[Cell], None] | None = None,
+) -> list[Cell]:
+    """Run (or, with ``dry_run``, list) every cell of a sweep: the twin of ``ps3-eval sweep``.
+
+    Returns:
+        The cells with their status, run directory and first metric.
+    """
+    if not isinstance(spec, SweepSpec):
+        spec, _ = load_spec(spec)
+    todo = cells(spec)
+    if dry_run:
+        return [_state(_existing(spec, c), c) for c in todo]
+    from ps3_eval.runner import evaluate
+
+    done = []
+    for cell in todo:
+        try:
+            summary = evaluate(
+                cell.task,
+                spec.model,
+                model_args=cell.model_args,
+                data=spec.data,
+                task_args=spec.task_args or None,
+                limit=spec.limit,
+                seed=spec.seed,
+                concurrency=spec.concurrency,
+                output_dir=spec.output_dir,
+                max_tokens=spec.max_tokens,
+            )
+            cell = _state(Path(spec.output_dir) / summary.run_id, cell)
+        except KeyboardInterrupt:
+            raise
+        except Exception as exc:  # one cell's failure never stops the others
+            cell.status = "failed"
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+            cell.error = (
+                first if isinstance(exc, Ps3EvalError) else f"{type(exc).__name__}: {first}"
+            )
+        done.append(cell)
+        if on_cell is not None:
+            on_cell(cell)
+    return done
