@@ -10,10 +10,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from ps3_eval.errors import UsageError
+from ps3_eval.yamlfile import read_mapping, validate
 
 
 class _Strict(BaseModel):
@@ -83,12 +83,8 @@ def load_table(name: str) -> PaperTable:
     if not path.is_file():
         names = ", ".join(sorted(p.stem for p in tables_dir().glob("*.yaml")))
         raise UsageError(f"no paper table '{name}'; the tables are {names}.")
-    try:
-        table = PaperTable.model_validate(yaml.safe_load(path.read_text(encoding="utf-8")))
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        where = ".".join(str(p) for p in err["loc"])
-        raise UsageError(f"paper table {path}: {where}: {err['msg']}.") from None
+    _, data = read_mapping(path, "paper table")
+    table = validate(PaperTable, data, path, "paper table")
     keys = {c.key for c in table.columns}
     for row in table.rows:
         unknown = set(row.values) - keys

@@ -13,8 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from ps3_eval.errors import Ps3EvalError, UsageError
 
@@ -89,24 +88,11 @@ class Cell(BaseModel):
 
 def load_spec(path: str | Path) -> tuple[SweepSpec, Path]:
     """Read and validate a sweep spec; relative task paths are resolved against its folder."""
+    from ps3_eval.yamlfile import read_mapping, validate
+
     file = Path(path)
-    try:
-        data = yaml.safe_load(file.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise UsageError(f"cannot read sweep spec {file}: {exc.strerror}.") from None
-    except yaml.YAMLError as exc:
-        raise UsageError(
-            f"sweep spec {file} is not valid YAML: {str(exc).splitlines()[0]}."
-        ) from None
-    if not isinstance(data, dict):
-        raise UsageError(f"sweep spec {file} must be a YAML mapping.")
-    try:
-        spec = SweepSpec.model_validate(data)
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        where = ".".join(str(p) for p in err["loc"]) or "spec"
-        msg = str(err["msg"]).removeprefix("Value error, ")
-        raise UsageError(f"sweep spec {file}: {where}: {msg}.") from None
+    _, data = read_mapping(file, "sweep spec")
+    spec = validate(SweepSpec, data, file, "sweep spec")
     base = file.resolve().parent
     tasks = []
     for t in spec.tasks:

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from ps3_eval.errors import UsageError
 from ps3_eval.records import GenerationConfig
@@ -187,24 +187,10 @@ def builtin_dirs() -> list[Path]:
 
 def read_card(path: Path) -> CardFile:
     """Parse and validate one card file."""
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise UsageError(f"cannot read task card {path}: {exc.strerror}.") from None
-    try:
-        data = yaml.safe_load(raw)
-    except yaml.YAMLError as exc:
-        raise UsageError(
-            f"task card {path} is not valid YAML: {str(exc).splitlines()[0]}."
-        ) from None
-    if not isinstance(data, dict):
-        raise UsageError(f"task card {path} must be a YAML mapping.")
-    try:
-        card = TaskCard.model_validate(data)
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        loc = ".".join(str(p) for p in err["loc"])
-        raise UsageError(f"task card {path}: {loc}: {err['msg']}.") from None
+    from ps3_eval.yamlfile import read_mapping, validate
+
+    raw, data = read_mapping(path, "task card")
+    card = validate(TaskCard, data, path, "task card")
     return CardFile(card=card, path=path, digest=hashlib.sha256(raw).hexdigest()[:16])
 
 
