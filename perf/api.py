@@ -51,9 +51,8 @@ def main() -> None:
 
     from ps3_eval.models.api.payload import ImagePolicy, prepare_all
     from ps3_eval.models.api.vision import RULES, openai_rule
-    from ps3_eval.records import ImageSource
-    from ps3_eval.runner.images import probe
-    from ps3_eval.runner.pipeline import ImagePart
+    from ps3_eval.records import ImagePart, ImageSource
+    from ps3_eval.runner.pipeline import encoded_part
     from ps3_eval.tasks import probe4k
 
     t = time.perf_counter()
@@ -63,9 +62,7 @@ def main() -> None:
     )
 
     def part(path: Path) -> ImagePart:
-        raw, w, h, digest, fmt, orientation = probe(ImageSource(path=str(path)))
-        return ImagePart(data=raw, width=w, height=h, digest=digest, format=fmt,
-                         orientation=orientation)  # fmt: skip
+        return encoded_part(ImageSource(path=str(path)))
 
     sample = [Path(i.image) for i in items[:24]]
     policies = {

@@ -371,7 +371,7 @@ def sweep_cmd(
     """Run a grid of runs; running it again resumes it cell by cell."""
     from ps3_eval.sweep import load_spec, run_sweep
 
-    parsed, _ = load_spec(spec)
+    parsed = load_spec(spec)
 
     def progress(cell: Any) -> None:
         if not as_json:

@@ -17,6 +17,7 @@ from pydantic import BaseModel, Field
 from ps3_eval.analysis import load_run
 from ps3_eval.errors import UsageError
 from ps3_eval.records import SampleResult
+from ps3_eval.scoring.stats import bootstrap_ci
 
 
 class PairedStat(BaseModel):
@@ -80,19 +81,9 @@ def paired_stat(
 ) -> PairedStat:
     """Difference of means with its paired-bootstrap interval (and McNemar for 0/1 values)."""
     xa, xb = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
-    diff = xb - xa
-    n = int(diff.size)
-    delta = float(diff.mean()) if n else math.nan
-    low = high = delta
-    if n > 1:
-        rng = np.random.default_rng(seed)
-        means = np.empty(n_boot)
-        chunk = max(1, 2_000_000 // n)
-        for start in range(0, n_boot, chunk):
-            stop = min(n_boot, start + chunk)
-            idx = rng.integers(0, n, size=(stop - start, n))
-            means[start:stop] = diff[idx].mean(axis=1)
-        low, high = (float(v) for v in np.quantile(means, [0.025, 0.975]))
+    n = int(xa.size)
+    # Resampling the per-sample differences is the paired bootstrap.
+    delta, low, high = bootstrap_ci((xb - xa).tolist(), seed=seed, n_boot=n_boot)
     stat = PairedStat(
         n=n,
         mean_a=float(xa.mean()) if n else math.nan,

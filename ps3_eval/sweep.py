@@ -86,7 +86,7 @@ class Cell(BaseModel):
     n_errors: int | None = None
 
 
-def load_spec(path: str | Path) -> tuple[SweepSpec, Path]:
+def load_spec(path: str | Path) -> SweepSpec:
     """Read and validate a sweep spec; relative task paths are resolved against its folder."""
     from ps3_eval.yamlfile import read_mapping, validate
 
@@ -99,7 +99,7 @@ def load_spec(path: str | Path) -> tuple[SweepSpec, Path]:
         candidate = base / t
         tasks.append(str(candidate) if t.endswith((".yaml", ".yml")) and candidate.is_file() else t)
     spec.tasks = tasks
-    return spec, base
+    return spec
 
 
 def cells(spec: SweepSpec) -> list[Cell]:
@@ -150,47 +150,46 @@ def _default_label(fields: dict[str, Any], varied: dict[str, Any]) -> str:
     return f"{fields['task']} " + (" ".join(parts) if parts else fields["model"])
 
 
-def _existing(spec: SweepSpec, cell: Cell) -> Path | None:
-    """The run directory of a cell that ran before (matched on its recorded spec)."""
-    root = Path(spec.output_dir)
-    if not root.is_dir():
-        return None
-    from ps3_eval.tasks import find_card
-
-    name = find_card(cell.task).card.name
-    for spec_file in sorted(root.glob("*/spec.json")):
+def _recorded(root: Path) -> list[tuple[Path, dict[str, Any]]]:
+    """Every run directory under ``root`` with its recorded spec, read once."""
+    found = []
+    for spec_file in sorted(root.glob("*/spec.json")) if root.is_dir() else []:
         try:
-            recorded = json.loads(spec_file.read_text())
+            found.append((spec_file.parent, json.loads(spec_file.read_text())))
         except (OSError, json.JSONDecodeError):
             continue
-        if (
-            recorded.get("task") == name
-            and recorded.get("model") == spec.model
-            and recorded.get("model_args") == cell.model_args
-            and (recorded.get("task_args") or {}) == _loader_args(spec, cell)
-            and recorded.get("limit") == spec.limit
-            and recorded.get("data") == spec.data
-            and recorded.get("seed", 0) == spec.seed
-        ):
-            return spec_file.parent
-    return None
+    return found
 
 
-def _loader_args(spec: SweepSpec, cell: Cell) -> dict[str, Any]:
+def _existing(
+    spec: SweepSpec, cell: Cell, recorded: list[tuple[Path, dict[str, Any]]]
+) -> Path | None:
+    """The run directory of a cell that ran before (matched on its recorded spec)."""
     from ps3_eval.tasks import find_card
 
     card = find_card(cell.task).card
-    return {**card.source.args, **spec.task_args} if card.source.loader else {}
+    task_args = {**card.source.args, **spec.task_args} if card.source.loader else {}
+    for run_dir, rec in recorded:
+        if (
+            rec.get("task") == card.name
+            and rec.get("model") == spec.model
+            and rec.get("model_args") == cell.model_args
+            and (rec.get("task_args") or {}) == task_args
+            and rec.get("limit") == spec.limit
+            and rec.get("data") == spec.data
+            and rec.get("seed", 0) == spec.seed
+        ):
+            return run_dir
+    return None
 
 
 def _state(run_dir: Path | None, cell: Cell) -> Cell:
     if run_dir is None:
         return cell
-    from ps3_eval.analysis import load_run
+    from ps3_eval.runner.store import RunStore
 
-    run = load_run(run_dir)
     cell.run_dir = str(run_dir)
-    s = run.summary
+    s = RunStore(run_dir).read_summary()  # the summary alone; the samples are not needed
     cell.status = "done" if s is not None and s.complete else "partial"
     if s is not None:
         cell.n, cell.n_errors = s.n, s.n_errors
@@ -212,10 +211,11 @@ def run_sweep(
         The cells with their status, run directory and first metric.
     """
     if not isinstance(spec, SweepSpec):
-        spec, _ = load_spec(spec)
+        spec = load_spec(spec)
     todo = cells(spec)
     if dry_run:
-        return [_state(_existing(spec, c), c) for c in todo]
+        recorded = _recorded(Path(spec.output_dir))
+        return [_state(_existing(spec, c, recorded), c) for c in todo]
     from ps3_eval.runner import evaluate
 
     done = []

@@ -92,5 +92,5 @@ def test_sweep_from_the_cli(tmp_path: Path) -> None:
     assert len(listed) == 4 and listed[0]["status"] == "not started"
     out = cli("sweep", str(spec)).stdout
     assert "acc 1.0 seed 2" in out and "done" in out
-    parsed, _ = load_spec(spec)
+    parsed = load_spec(spec)
     assert parsed.name == "toy-grid"

@@ -95,6 +95,9 @@ class Backend:
     code_modules: ClassVar[tuple[str, ...]] = ()
     """Modules whose code decides the answers. For built-in backends a test pins a hash of them
     together with ``version``, so changing that code without a bump fails."""
+    operational_args: ClassVar[frozenset[str]] = frozenset()
+    """Arguments that change how calls are made, never what is answered (timeouts, rate limits):
+    left out of the fingerprint, so changing them keeps the run and its cached answers."""
     decodes_pixels: ClassVar[bool] = True
     """False for backends that send encoded images on (API backends): the runner then reads each
     image's bytes and header only, and the backend decodes only what it must resize."""
@@ -109,10 +112,10 @@ class Backend:
         raise NotImplementedError
 
     def fingerprint(self) -> str:
-        """Hash of backend name, version and arguments."""
+        """Hash of backend name, version and the arguments that decide answers."""
+        args = self.args.model_dump(mode="json", exclude=set(self.operational_args))
         blob = json.dumps(
-            {"name": self.name, "version": self.version, "args": self.args.model_dump(mode="json")},
-            sort_keys=True,
+            {"name": self.name, "version": self.version, "args": args}, sort_keys=True
         )
         return f"{self.name}-{hashlib.sha256(blob.encode()).hexdigest()[:16]}"
 

@@ -22,6 +22,7 @@ from ps3_eval.records import (
     ErrorKind,
     ImagePart,
     ImageRef,
+    ImageSource,
     JudgeCall,
     ModelOutput,
     Request,
@@ -94,6 +95,20 @@ class CallTimedOut(Exception):
         self.call = call
 
 
+def encoded_part(src: ImageSource) -> ImagePart:
+    """An image as its encoded bytes and header, pixels not decoded (for API backends)."""
+    raw, width, height, digest, fmt, orientation = probe(src)
+    return ImagePart(
+        data=raw,
+        width=width,
+        height=height,
+        digest=digest,
+        source=src.path,
+        format=fmt,
+        orientation=orientation,
+    )
+
+
 def decode_all(sample: Sample, pixels: bool = True) -> list[ImagePart]:
     """Decode every image of a sample (runs in the decode pool).
 
@@ -101,20 +116,7 @@ def decode_all(sample: Sample, pixels: bool = True) -> list[ImagePart]:
     """
     parts = []
     if not pixels:
-        for src in sample.images:
-            raw, width, height, digest, fmt, orientation = probe(src)
-            parts.append(
-                ImagePart(
-                    data=raw,
-                    width=width,
-                    height=height,
-                    digest=digest,
-                    source=src.path,
-                    format=fmt,
-                    orientation=orientation,
-                )
-            )
-        return parts
+        return [encoded_part(src) for src in sample.images]
     for src in sample.images:
         img, digest = decode(src)
         parts.append(

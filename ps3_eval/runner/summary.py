@@ -11,6 +11,7 @@ from ps3_eval.records import (
     CostStats,
     LatencyStats,
     MetricValue,
+    ModelOutput,
     RunSpec,
     RunSummary,
     SampleResult,
@@ -57,13 +58,17 @@ def _tokens(usages: list[Usage]) -> TokenStats:
     )
 
 
-def _cost(results: list[SampleResult]) -> CostStats:
-    """Price of the calls that answered (scored or not), cache replays excluded."""
-    answered = [
+def _live_answers(results: list[SampleResult]) -> list[ModelOutput]:
+    """Outputs of calls that really ran and answered (scored, or failed only by the scorer)."""
+    return [
         r.output
         for r in results
         if (r.error is None or r.error_kind == "scorer") and not r.output.cached
     ]
+
+
+def _cost(answered: list[ModelOutput]) -> CostStats:
+    """Price of the calls that answered, cache replays excluded."""
     priced = [o.cost for o in answered if o.cost is not None]
     tables = sorted({str(o.extra["prices"]) for o in answered if "prices" in o.extra})
     total = float(sum(priced))
@@ -104,11 +109,7 @@ def summarize(
     everything = sorted(results, key=lambda r: r.sample_id)
     scored = [r for r in everything if r.error is None]
     failed = [r for r in everything if r.error is not None]
-    answered = [
-        r.output.timing.latency
-        for r in everything
-        if (r.error is None or r.error_kind == "scorer") and not r.output.cached
-    ]
+    live = _live_answers(everything)
     call_failures = [
         r.output.timing.latency for r in failed if r.error_kind in ("model", "timeout")
     ]
@@ -131,7 +132,7 @@ def summarize(
         metrics=aggregate(everything, spec.seed),
         by_category=_grouped(everything, "category", spec.seed, aggregate),
         by_mrr=_grouped(everything, "mrr", spec.seed, aggregate),
-        latency=latency_stats(answered),
+        latency=latency_stats([o.timing.latency for o in live]),
         latency_failed=latency_stats(call_failures),
         tokens=tokens,
         wall_time_s=wall_time_s,
@@ -145,5 +146,5 @@ def summarize(
         n_unparsed=sum("unparsed" in r.notes for r in scored),
         judge_tokens=_tokens([j.usage for j in judged if j.error is None]),
         n_judged=sum(j.error is None for j in judged),
-        cost=_cost(everything),
+        cost=_cost(live),
     )

@@ -49,10 +49,15 @@ def _value(values: Sequence[float], seed: int) -> MetricValue:
     return MetricValue(mean=mean, ci_low=low, ci_high=high, n=len(values), method=method)
 
 
+def _scored(results: Sequence[SampleResult]) -> list[SampleResult]:
+    """Scored results in sample-id order (so the bootstrap does not depend on finishing order)."""
+    return sorted((r for r in results if r.error is None), key=lambda r: r.sample_id)
+
+
 @register_aggregation("mean")
 def mean(results: Sequence[SampleResult], seed: int) -> dict[str, MetricValue]:
     """Each metric's mean over the scored samples, with its 95% interval."""
-    scored = sorted((r for r in results if r.error is None), key=lambda r: r.sample_id)
+    scored = _scored(results)
     names = sorted({k for r in scored for k in r.scores})
     return {
         name: _value([r.scores[name] for r in scored if name in r.scores], seed) for name in names
@@ -100,7 +105,7 @@ def ocrbench(results: Sequence[SampleResult], seed: int) -> dict[str, MetricValu
     ``ocrbench_score/<group>`` are the five group totals, present when the group has samples.
     """
     out = mean(results, seed)
-    scored = sorted((r for r in results if r.error is None), key=lambda r: r.sample_id)
+    scored = _scored(results)
     values = [r.scores["ocrbench"] for r in scored if "ocrbench" in r.scores]
     if not values:
         return out

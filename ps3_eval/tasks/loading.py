@@ -223,8 +223,9 @@ def _snapshot_root(path: Path) -> Path:
     if not snapshots.is_dir():
         return path
     ref = path / "refs" / "main"
-    if ref.is_file() and (snapshots / ref.read_text().strip()).is_dir():
-        return snapshots / ref.read_text().strip()
+    current = snapshots / ref.read_text().strip() if ref.is_file() else None
+    if current is not None and current.is_dir():
+        return current
     found = sorted(p for p in snapshots.iterdir() if p.is_dir())
     return found[-1] if found else path
 

@@ -53,9 +53,6 @@ class ApiArgs(ModelArgs):
     prices: str | None = Field(None, description="price table JSON replacing the shipped one")
 
 
-OPERATIONAL = {"timeout", "max_retries", "rpm", "tpm", "api_key_env", "prices"}
-"""Arguments that change how calls are made, never what is answered: not in the fingerprint."""
-
 TILE_NOTE = "Crops of the image above at higher resolution, row by row:"
 
 
@@ -118,6 +115,7 @@ class ApiBackend(Backend):
     key_envs: ClassVar[tuple[str, ...]] = ()
     """Environment variables tried for the key, in order (``api_key_env`` replaces them)."""
     needs_key: ClassVar[bool] = True
+    operational_args = frozenset({"timeout", "max_retries", "rpm", "tpm", "api_key_env", "prices"})
 
     def __init__(self, args: ModelArgs) -> None:
         super().__init__(args)
@@ -134,7 +132,11 @@ class ApiBackend(Backend):
             quality=self.args.quality,
             tiles=self.args.tiles,
         )
+        self.vision_rule = self.rule()
+        """The provider's image rule for this model, resolved once (an unknown one fails here)."""
         self.prices = load_prices(self.args.prices)
+        self._price = price_of(self.prices, self.args.model)
+        self._prices_label = f"{self.prices.get('name', 'prices')} {self.prices.get('date', '')}"
         # The SDK is imported and its client made here, when the backend is built (before a
         # session's clock starts), not by the first call.
         self._client: Any = self._make_client()
@@ -159,16 +161,6 @@ class ApiBackend(Backend):
         raise NotImplementedError
 
     # -- shared ----------------------------------------------------------------------------
-
-    def fingerprint(self) -> str:
-        """Name, version and the arguments that decide answers (not timeouts, limits or keys)."""
-        import hashlib
-
-        args = self.args.model_dump(mode="json", exclude=OPERATIONAL)
-        blob = json.dumps(
-            {"name": self.name, "version": self.version, "args": args}, sort_keys=True
-        )
-        return f"{self.name}-{hashlib.sha256(blob.encode()).hexdigest()[:16]}"
 
     def _content(self, request: Request, prepared: list[Prepared]) -> tuple[str | None, list[Any]]:
         """System text, and the user turn as ("image", Prepared) / ("text", str) items in order."""
@@ -196,7 +188,7 @@ class ApiBackend(Backend):
     async def generate(self, request: Request) -> ModelOutput:
         """Prepare the images, then call the provider with limits and retries."""
         images = [p for m in request.messages for p in m.content if isinstance(p, ImagePart)]
-        rule = self.rule()
+        rule = self.vision_rule
         t0 = time.perf_counter()
         if self._prep_pool is None:
             self._prep_pool = ThreadPoolExecutor(
@@ -258,7 +250,7 @@ class ApiBackend(Backend):
             output_tokens=reply.output_tokens,
             estimated=estimated,
         )
-        price = price_of(self.prices, self.args.model)
+        price = self._price
         cost = None
         if price is not None:
             cost = (reply.input_tokens * price[0] + reply.output_tokens * price[1]) / 1e6
@@ -279,7 +271,7 @@ class ApiBackend(Backend):
             cost=cost,
             attempts=attempts,
             error=error,
-            extra={"prices": f"{self.prices.get('name', 'prices')} {self.prices.get('date', '')}"},
+            extra={"prices": self._prices_label},
         )
 
     async def aclose(self) -> None:

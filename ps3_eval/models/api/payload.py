@@ -73,7 +73,8 @@ def _target(size: Size, rule: VisionRule, policy: ImagePolicy) -> Size:
     return target
 
 
-def _encode(img: Image.Image, fmt: str, quality: int, max_bytes: int) -> bytes:
+def _encode(img: Image.Image, fmt: str, quality: int, max_bytes: int) -> tuple[bytes, str]:
+    """The encoded image and its format (a PNG over the byte limit is retried as JPEG)."""
     for q in (quality, 80, 70, 55, 40):
         buf = io.BytesIO()
         if fmt == "JPEG":
@@ -84,9 +85,9 @@ def _encode(img: Image.Image, fmt: str, quality: int, max_bytes: int) -> bytes:
             img.save(buf, format="PNG", compress_level=1)
         data = buf.getvalue()
         if len(data) <= max_bytes:
-            return data
+            return data, fmt
         if fmt == "PNG":
-            fmt = "JPEG"  # a PNG over the limit is retried as JPEG
+            fmt = "JPEG"
     raise DataError(
         f"image still exceeds the provider's {max_bytes // (1024 * 1024)} MB limit at JPEG "
         f"quality 40; lower max_side"
@@ -109,9 +110,7 @@ def _part(
         if factor >= 2:
             region = region.reduce(factor)
         region = region.resize(target, Image.Resampling.BICUBIC)
-    data = _encode(region, fmt, policy.quality, rule.max_bytes)
-    # _encode may have fallen back from PNG to JPEG; the bytes say which.
-    sent_format = "PNG" if data[:4] == b"\x89PNG" else fmt if fmt != "PNG" else "JPEG"
+    data, sent_format = _encode(region, fmt, policy.quality, rule.max_bytes)
     record = SentImage(
         source_index=index,
         crop=crop,
