@@ -25,10 +25,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from ps3_eval.demo import DEMO_CONFIGS  # noqa: E402
+from ps3_eval.demo import demo_spec  # noqa: E402
 from ps3_eval.models import build_model  # noqa: E402
 from ps3_eval.records import ImagePart, Sample  # noqa: E402
 from ps3_eval.runner.images import decode  # noqa: E402
+from ps3_eval.sweep import cells  # noqa: E402
 from ps3_eval.tasks import load_task, probe4k  # noqa: E402
 
 
@@ -38,7 +39,7 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--budgets", default="", help="extra selection budgets at 3780, e.g. 0.125,0.2")
     a = ap.parse_args()
-    configs = list(DEMO_CONFIGS)
+    configs = [(c.label, c.varied) for c in cells(demo_spec())]
     for budget in filter(None, a.budgets.split(",")):
         configs.append(
             (f"sel {float(budget):.1%} 3780", {"resolution": 3780, "select": float(budget)})

@@ -49,7 +49,11 @@ def load_run(path: str | Path) -> Run:
     return Run(run_dir, spec, summary, latest_results(run_dir / SAMPLES))
 
 
-def _find_runs(paths: Iterable[str | Path]) -> list[Path]:
+def find_run_dirs(paths: Iterable[str | Path], strict: bool = False) -> list[Path]:
+    """Run directories among ``paths`` and directly inside the folders among them.
+
+    With ``strict``, a path that is neither a run directory nor a folder is an error.
+    """
     found = []
     for p in paths:
         p = Path(p)
@@ -57,73 +61,70 @@ def _find_runs(paths: Iterable[str | Path]) -> list[Path]:
             found.append(p)
         elif p.is_dir():
             found.extend(sorted(q.parent for q in p.glob(f"*/{SPEC}")))
+        elif strict:
+            raise UsageError(f"{p} is neither a run directory nor a folder of them.")
     return found
 
 
 def runs_df(paths: str | Path | Iterable[str | Path] = "runs") -> pd.DataFrame:
-    """One row per run and metric: task, model, arguments, n, errors, mean, CI, latency, tokens."""
+    """One row per run: task, model, ``arg.*`` arguments, each metric with its CI, latency, tokens.
+
+    Each metric ``m`` gives the columns ``m``, ``m.ci_low`` and ``m.ci_high``; ``metric`` names
+    the run's primary (first) metric. Only ``spec.json`` and ``summary.json`` are read.
+    """
     import pandas as pd
+
+    from ps3_eval.runner.store import RunStore
 
     items = [paths] if isinstance(paths, str | Path) else list(paths)
     rows: list[dict[str, Any]] = []
-    for run_dir in _find_runs(items):
-        run = load_run(run_dir)
-        s = run.summary
-        base: dict[str, Any] = {
-            "run_id": run.id,
-            "task": run.spec.task,
-            "model": run.spec.model,
-            **{f"arg.{k}": v for k, v in run.spec.model_args.items()},
+    for run_dir in find_run_dirs(items):
+        store = RunStore(run_dir)
+        spec, s = store.read_spec(), store.read_summary()
+        row: dict[str, Any] = {
+            "run_id": run_dir.name,
+            "task": spec.task,
+            "model": spec.model,
+            **{f"arg.{k}": v for k, v in spec.model_args.items()},
+            "complete": s.complete if s else False,
+            "n_total": s.n_total if s else None,
             "n": s.n if s else None,
             "n_errors": s.n_errors if s else None,
-            "complete": s.complete if s else False,
-            "latency_mean": s.latency.mean if s else None,
-            "latency_p50": s.latency.p50 if s else None,
-            "latency_p90": s.latency.p90 if s else None,
-            "failed_calls": s.latency_failed.n if s else None,
-            "failed_latency_mean": s.latency_failed.mean if s else None,
-            "input_tokens": s.tokens.input if s else None,
-            "visual_tokens": s.tokens.visual if s else None,
-            "output_tokens": s.tokens.output if s else None,
-            "cost": s.cost.total if s else None,
-            "throughput": s.throughput if s else None,
-            "answered_throughput": s.answered_throughput if s else None,
-            "path": str(run.dir),
+            "metric": next(iter(s.metrics), None) if s else None,
         }
-        metrics = s.metrics if s else {}
-        for name, mv in metrics.items():
-            rows.append(
-                {
-                    **base,
-                    "metric": name,
-                    "value": mv.mean if mv else None,
-                    "ci_low": mv.ci_low if mv else None,
-                    "ci_high": mv.ci_high if mv else None,
-                    "ci_method": mv.method if mv else None,
-                }
+        for name, mv in (s.metrics if s else {}).items():
+            row.update({name: mv.mean, f"{name}.ci_low": mv.ci_low, f"{name}.ci_high": mv.ci_high})
+        if s is not None:
+            row.update(
+                latency_mean=s.latency.mean,
+                latency_p50=s.latency.p50,
+                latency_p90=s.latency.p90,
+                failed_calls=s.latency_failed.n,
+                failed_latency_mean=s.latency_failed.mean,
+                input_tokens=s.tokens.input,
+                visual_tokens=s.tokens.visual,
+                output_tokens=s.tokens.output,
+                cost=s.cost.total,
+                throughput=s.throughput,
+                answered_throughput=s.answered_throughput,
             )
-        if not metrics:
-            rows.append(
-                {
-                    **base,
-                    "metric": None,
-                    "value": None,
-                    "ci_low": None,
-                    "ci_high": None,
-                    "ci_method": None,
-                }
-            )
+        row["path"] = str(run_dir)
+        rows.append(row)
     return pd.DataFrame(rows)
 
 
 def samples_df(paths: str | Path | Iterable[str | Path] = "runs") -> pd.DataFrame:
-    """One row per sample per run, with scores as ``score.<name>`` columns and timing/usage flat."""
+    """One row per sample per run, with scores as ``score.<name>`` columns and timing/usage flat.
+
+    Runs are read one at a time, so memory holds the frame and one run's records.
+    """
     import pandas as pd
 
     items = [paths] if isinstance(paths, str | Path) else list(paths)
-    rows: list[dict[str, Any]] = []
-    for run_dir in _find_runs(items):
+    frames = []
+    for run_dir in find_run_dirs(items):  # one run's records at a time
         run = load_run(run_dir)
+        rows: list[dict[str, Any]] = []
         for r in run.results:
             o = r.output
             row: dict[str, Any] = {
@@ -161,4 +162,5 @@ def samples_df(paths: str | Path | Iterable[str | Path] = "runs") -> pd.DataFram
                     recall=o.selection.recall,
                 )
             rows.append(row)
-    return pd.DataFrame(rows)
+        frames.append(pd.DataFrame(rows))
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()

@@ -334,14 +334,19 @@ def runs_cmd(
         list[Path] | None, typer.Argument(help="Run directories or folders of them (default runs).")
     ] = None,
     as_csv: Annotated[
-        bool, typer.Option("--csv", help="Print CSV (one row per run and metric).")
+        bool, typer.Option("--csv", help="Print CSV (one row per run, every metric).")
     ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON records.")] = False,
+    samples: Annotated[
+        bool, typer.Option("--samples", help="One row per sample instead (with --csv or --json).")
+    ] = False,
 ) -> None:
-    """One row per run and metric: task, model, arguments, value with CI, latency, tokens, cost."""
-    from ps3_eval.analysis import runs_df
+    """One row per run: task, model, arguments, each metric with its CI, latency, tokens, cost."""
+    from ps3_eval.analysis import runs_df, samples_df
 
-    frame = runs_df([str(p) for p in paths] if paths else "runs")
+    if samples and not (as_csv or as_json):
+        raise UsageError("--samples prints one row per sample; add --csv or --json.")
+    frame = (samples_df if samples else runs_df)([str(p) for p in paths] if paths else "runs")
     if frame.empty:
         raise UsageError("no run directories found; pass run folders (default: runs/).")
     if as_csv:
@@ -349,14 +354,18 @@ def runs_cmd(
     elif as_json:
         print(frame.to_json(orient="records", indent=2))
     else:
-        cols = ["run_id", "task", "model", "metric", "value", "ci_low", "ci_high", "n", "n_errors"]
-        table = Table(title="runs", box=box.SIMPLE)
-        for c in cols:
+        table = Table(title="runs (primary metric)", box=box.SIMPLE)
+        for c in ("run", "task", "model", "metric", "value", "95% CI", "n", "errors", "complete"):
             table.add_column(c)
-        for _, row in frame.iterrows():
+        for rec in frame.to_dict("records"):
+            m = rec["metric"]
+            value, ci = ("-", "-") if not isinstance(m, str) else (
+                _fmt(rec[m]), f"{_fmt(rec[f'{m}.ci_low'])}-{_fmt(rec[f'{m}.ci_high'])}"
+            )  # fmt: skip
             table.add_row(
-                *[_fmt(row[c]) if isinstance(row[c], float) else str(row[c]) for c in cols]
-            )
+                rec["run_id"], rec["task"], rec["model"], m if isinstance(m, str) else "-",
+                value, ci, str(rec["n"]), str(rec["n_errors"]), str(rec["complete"]),
+            )  # fmt: skip
         out.print(table)
 
 
@@ -367,18 +376,34 @@ def sweep_cmd(
         bool, typer.Option("--dry-run", help="List the cells, their run directories and state.")
     ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the cells as JSON.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
     """Run a grid of runs; running it again resumes it cell by cell."""
     from ps3_eval.sweep import load_spec, run_sweep
 
     parsed = load_spec(spec)
+    view = progress_view(err, quiet or dry_run)
 
-    def progress(cell: Any) -> None:
+    def ended(cell: Any) -> None:
+        view.stop()
         if not as_json:
             what = cell.error if cell.status == "failed" else f"{cell.metric}={_fmt(cell.value)}"
             err.print(f"{cell.label}: {cell.status}  {what}", highlight=False, soft_wrap=True)
 
-    result = run_sweep(parsed, dry_run=dry_run, on_cell=None if dry_run else progress)
+    try:
+        result = run_sweep(
+            parsed,
+            dry_run=dry_run,
+            on_cell=None if dry_run else ended,
+            on_start=lambda c, p, d: view.start(c.label, p),
+            on_progress=lambda c, p: view.update(p),
+        )
+    except KeyboardInterrupt:
+        view.stop()
+        err.print("\nInterrupted; finished samples are saved. Run the same command to resume.")
+        raise typer.Exit(130) from None
+    finally:
+        view.stop()
     if as_json:
         import json
 
@@ -400,6 +425,107 @@ def sweep_cmd(
             f"{len(failed)} of {len(result)} cells failed: {', '.join(c.label for c in failed)}"
         )
         raise typer.Exit(1)
+
+
+_SOURCES_HELP = "Run directories, folders of them, or a sweep spec (YAML); default runs/."
+
+
+def _where(pairs: list[str] | None) -> dict[str, str]:
+    return {k: str(v) for k, v in _kv(pairs, "--where").items()}
+
+
+@app.command("report")
+def report_cmd(
+    sources: Annotated[list[str] | None, typer.Argument(help=_SOURCES_HELP)] = None,
+    out_dir: Annotated[
+        Path, typer.Option("--out", "-o", help="Folder for report.html, report.md, figures/.")
+    ] = Path("reports/report"),
+    paper: Annotated[
+        list[str] | None,
+        typer.Option(help="Paper table to set beside the runs: table13 or table13:PS3 (repeat)."),
+    ] = None,
+    title: Annotated[str | None, typer.Option(help="The report's title.")] = None,
+    metric: Annotated[str | None, typer.Option(help="Metric to report (default: primary).")] = None,
+    task: Annotated[str | None, typer.Option(help="Keep runs of this task.")] = None,
+    model: Annotated[str | None, typer.Option(help="Keep runs of this backend.")] = None,
+    where: Annotated[
+        list[str] | None, typer.Option(help="Keep runs whose model argument is KEY=VALUE.")
+    ] = None,
+    series: Annotated[
+        str | None, typer.Option(help="Model argument that names each run's series in figures.")
+    ] = None,
+    gallery: Annotated[int, typer.Option(help="Samples in the gallery (0: none).")] = 24,
+    no_static: Annotated[
+        bool, typer.Option("--no-static", help="Skip the PNG figures of report.md.")
+    ] = False,
+) -> None:
+    """Write an HTML and a Markdown report of one run, a sweep, or a set of runs."""
+    from ps3_eval.report import build_report
+
+    picked = sources or ["runs"]
+    report = build_report(
+        picked[0] if len(picked) == 1 else picked,
+        out=out_dir,
+        title=title,
+        paper=paper,
+        metric=metric,
+        task=task,
+        model=model,
+        where=_where(where),
+        series=series,
+        gallery=gallery,
+        static=not no_static,
+    )
+    incomplete = [r for r in report.rows if not r.complete]
+    for r in incomplete:
+        err.print(f"{r.label}: {r.status}", highlight=False, soft_wrap=True)
+    n = len(report.rows)
+    out.print(
+        f"{n} run{'' if n == 1 else 's'} ({len(incomplete)} incomplete), "
+        f"{len(report.figures)} figures, {len(report.paper)} paper values",
+        highlight=False,
+    )
+    out.print(
+        f"report: {report.html}\nmarkdown: {report.markdown}", soft_wrap=True, highlight=False
+    )
+
+
+@app.command("plot")
+def plot_cmd(
+    kind: Annotated[
+        str,
+        typer.Argument(help="accuracy, tokens, resolution, selection, latency, category or mrr."),
+    ],
+    sources: Annotated[list[str] | None, typer.Argument(help=_SOURCES_HELP)] = None,
+    out_file: Annotated[
+        Path | None,
+        typer.Option("--out", "-o", help="File to write: .html, .png or .svg (default KIND.html)."),
+    ] = None,
+    metric: Annotated[str | None, typer.Option(help="Metric to plot (default: primary).")] = None,
+    task: Annotated[str | None, typer.Option(help="Keep runs of this task.")] = None,
+    model: Annotated[str | None, typer.Option(help="Keep runs of this backend.")] = None,
+    where: Annotated[
+        list[str] | None, typer.Option(help="Keep runs whose model argument is KEY=VALUE.")
+    ] = None,
+    series: Annotated[
+        str | None, typer.Option(help="Model argument that names each run's series.")
+    ] = None,
+) -> None:
+    """Draw one figure from the runs chosen by the filters."""
+    from ps3_eval.report import plot
+
+    picked = sources or ["runs"]
+    path = plot(
+        kind,
+        picked[0] if len(picked) == 1 else picked,
+        out=out_file,
+        metric=metric,
+        task=task,
+        model=model,
+        where=_where(where),
+        series=series,
+    )
+    out.print(str(path), soft_wrap=True, highlight=False)
 
 
 @app.command("compare")
@@ -454,12 +580,15 @@ def demo_cmd(
     output_dir: Annotated[Path, typer.Option(help="Parent folder of run directories.")] = Path(
         "runs"
     ),
-    report_dir: Annotated[Path, typer.Option(help="Where report.html goes.")] = Path(
+    report_dir: Annotated[Path, typer.Option(help="Where report.html and report.md go.")] = Path(
         "reports/demo"
     ),
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
-    """Offline demo: probe4k read by the CPU OCR reader at 756/1512/3780 and with selection."""
+    """Offline demo: probe4k read by the CPU OCR reader at 756/1512/3780 and with selection.
+
+    It is the sweep spec shipped as ps3_eval/benchmarks/sweeps/demo.yaml, run and reported.
+    """
     from ps3_eval.demo import run_demo
 
     if n <= 0:
@@ -487,13 +616,13 @@ def demo_cmd(
     )
     for col in ("config", "acc", "95% CI", "1K", "2K", "4K", "tokens", "sec", "rec"):
         table.add_column(col, justify="left" if col == "config" else "right", no_wrap=True)
-    for r in result.rows:
+    for r in result.report.rows:
         table.add_row(
             r.label,
             _fmt(r.value, 2),
             f"{_fmt(r.ci_low, 2)}-{_fmt(r.ci_high, 2)}",
             *(
-                f"{_fmt(r.by_mrr.get(b), 2)} ({r.by_mrr_n.get(b, 0)})" if b in r.by_mrr else "-"
+                f"{_fmt(r.by_mrr[b].mean, 2)} ({r.by_mrr[b].n})" if b in r.by_mrr else "-"
                 for b in ("1K", "2K", "4K")
             ),
             f"{r.visual_tokens:.0f}",
@@ -501,9 +630,9 @@ def demo_cmd(
             _fmt(r.recall, 2),
         )
     out.print(table)
-    for line in result.findings:
+    for line in result.report.findings:
         out.print(f"- {line}", soft_wrap=True, highlight=False)
-    out.print(f"report: {result.report}", soft_wrap=True, highlight=False)
+    out.print(f"report: {result.report.html}", soft_wrap=True, highlight=False)
 
 
 def main() -> None:

@@ -96,3 +96,124 @@ def load_table(name: str) -> PaperTable:
 def load_tables() -> dict[str, PaperTable]:
     """Every table, by name."""
     return {p.stem: load_table(p.stem) for p in sorted(tables_dir().glob("*.yaml"))}
+
+
+MATCHED_SETTINGS = ("resolution", "select", "select_train")
+"""Settings a run is matched on, by the model argument of the same name."""
+_RATIOS = ("select", "select_train")
+"""Selection ratios: None means every patch (1.0)."""
+
+
+class PaperMatch(BaseModel):
+    """A paper value set beside a run's measured one, on the paper's scale."""
+
+    table: str
+    model: str
+    settings: dict[str, Any]
+    column: str
+    task: str
+    metric: str
+    paper: float
+    measured: float | None
+    ci_low: float | None
+    ci_high: float | None
+
+    @property
+    def delta(self) -> float | None:
+        """Measured minus paper."""
+        return None if self.measured is None else self.measured - self.paper
+
+    @property
+    def inside(self) -> bool | None:
+        """Whether the paper value lies inside the run's 95% CI."""
+        if self.ci_low is None or self.ci_high is None:
+            return None
+        return self.ci_low - 1e-9 <= self.paper <= self.ci_high + 1e-9
+
+
+def _same(setting: str, paper: Any, run: Any) -> bool:
+    if setting in _RATIOS:  # no selection means every patch
+        paper, run = 1.0 if paper is None else paper, 1.0 if run is None else run
+    try:
+        # the paper prints ratios to two decimals (0.33 for a third)
+        return abs(float(paper) - float(run)) <= 0.005 + 1e-9
+    except (TypeError, ValueError):
+        return bool(paper == run)
+
+
+def _row_matches(row: PaperRow, settings: list[PaperColumn], model_args: dict[str, Any]) -> bool:
+    for c in settings:
+        setting, paper = c.setting or "", row.values.get(c.key)
+        if setting == "select":  # a run that selects nothing reads every patch
+            if not _same(setting, paper, model_args.get(setting)):
+                return False
+        elif setting in model_args and paper is not None:
+            if not _same(setting, paper, model_args[setting]):
+                return False
+    return True
+
+
+def parse_ref(ref: str) -> tuple[PaperTable, str | None]:
+    """``table13`` or ``table13:PS3`` as a table and an optional paper model name."""
+    name, _, wanted = ref.partition(":")
+    table = load_table(name.strip())
+    model = wanted.strip() or None
+    if model is not None and model not in {r.model for r in table.rows}:
+        models = ", ".join(dict.fromkeys(r.model for r in table.rows))
+        raise UsageError(f"{table.name} has no model '{model}'; its models are {models}.")
+    return table, model
+
+
+def match_run(
+    ref: str,
+    task: str,
+    model_args: dict[str, Any],
+    metrics: dict[str, tuple[float, float, float] | None],
+) -> list[PaperMatch]:
+    """The paper values of ``ref`` (``table13:PS3``) that a run of ``task`` measured.
+
+    A row matches when each setting of :data:`MATCHED_SETTINGS` that both the row and the run
+    state is equal. ``select`` is always compared: a run or row without one reads every patch (1).
+
+    Args:
+        ref: A table name, with ``:model`` to keep one model's rows.
+        task: The run's task (card name).
+        model_args: The run's model arguments.
+        metrics: The run's values by metric name, as (mean, ci_low, ci_high) in the run's scale.
+    """
+    table, model = parse_ref(ref)
+    columns = [c for c in table.columns if c.task == task and c.metric in metrics]
+    if not columns:
+        return []
+    settings = [c for c in table.columns if c.setting in MATCHED_SETTINGS]
+    out = []
+    for row in table.rows:
+        if model is not None and row.model != model:
+            continue
+        if not _row_matches(row, settings, model_args):
+            continue
+        for c in columns:
+            paper = row.values.get(c.key)
+            if paper is None:
+                continue
+            got = metrics[c.metric or ""]
+            mean, lo, hi = (None, None, None) if got is None else got
+            out.append(
+                PaperMatch(
+                    table=table.name,
+                    model=row.model,
+                    settings={
+                        s.setting or s.key: row.values.get(s.key)
+                        for s in table.columns
+                        if s.setting and row.values.get(s.key) is not None
+                    },
+                    column=c.label,
+                    task=task,
+                    metric=c.metric or "",
+                    paper=float(paper),
+                    measured=None if mean is None else mean * c.scale,
+                    ci_low=None if lo is None else lo * c.scale,
+                    ci_high=None if hi is None else hi * c.scale,
+                )
+            )
+    return out

@@ -7,15 +7,19 @@ a cell that fails at run time is recorded and the others go on.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import json
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from ps3_eval.errors import Ps3EvalError, UsageError
+
+if TYPE_CHECKING:
+    from ps3_eval.runner import Progress
 
 
 class SweepSpec(BaseModel):
@@ -34,7 +38,8 @@ class SweepSpec(BaseModel):
     grid: dict[str, list[Any]] = Field(default_factory=dict)
     """Model arguments to vary independently (their product)."""
     zip: dict[str, list[Any]] = Field(default_factory=dict)
-    """Model arguments to vary together (lists of one length)."""
+    """Model arguments to vary together (lists of one length). Two names are not arguments:
+    ``label`` and ``series`` give each zipped row its label and series outright."""
     task_args: dict[str, Any] = Field(default_factory=dict)
     """Arguments of the tasks' loaders (e.g. probe4k's n)."""
     data: str | None = None
@@ -49,6 +54,12 @@ class SweepSpec(BaseModel):
     """Format of a cell's label over its arguments, e.g. ``"{resolution} px"``."""
     series: str | None = None
     """The argument whose value names a cell's series in plots."""
+    title: str | None = None
+    """The report's title."""
+    description: str | None = None
+    """A paragraph the report shows under its title."""
+    paper: list[str] = Field(default_factory=list)
+    """Paper tables the report sets beside the cells, e.g. ``table13:PS3``."""
 
     @model_validator(mode="after")
     def _shape(self) -> SweepSpec:
@@ -57,6 +68,11 @@ class SweepSpec(BaseModel):
         for key, values in {**self.grid, **self.zip}.items():
             if not values:
                 raise ValueError(f"'{key}' has no values")
+        for key in ("label", "series"):
+            if key in self.grid:
+                raise ValueError(f"'{key}' names cells; put it in zip, not grid")
+            if key in self.zip and getattr(self, key) is not None:
+                raise ValueError(f"'{key}' is given both as a zip list and as a setting")
         both = set(self.grid) & set(self.zip)
         if both:
             raise ValueError(f"'{sorted(both)[0]}' is in both grid and zip")
@@ -116,17 +132,18 @@ def cells(spec: SweepSpec) -> list[Cell]:
     for task in spec.tasks:
         for combo in itertools.product(*spec.grid.values()):
             for row in zipped:
-                varied = {
-                    **dict(zip(grid_keys, combo, strict=True)),
-                    **dict(zip(spec.zip, row, strict=True)),
-                }
+                zipped_row = dict(zip(spec.zip, row, strict=True))
+                named = {k: zipped_row.pop(k) for k in ("label", "series") if k in zipped_row}
+                varied = {**dict(zip(grid_keys, combo, strict=True)), **zipped_row}
                 args = {**spec.model_args, **varied}
                 validated = validate_args(spec.model, cls, args).model_dump(mode="json")
                 fields = {"task": Path(task).stem if task.endswith((".yaml", ".yml")) else task,
                           "model": spec.model, **args}  # fmt: skip
                 try:
                     label = (
-                        spec.label.format(**fields)
+                        (f"{fields['task']} " if len(spec.tasks) > 1 else "") + str(named["label"])
+                        if "label" in named
+                        else spec.label.format(**fields)
                         if spec.label
                         else _default_label(fields, varied)
                     )
@@ -134,7 +151,13 @@ def cells(spec: SweepSpec) -> list[Cell]:
                     raise UsageError(
                         f"sweep label '{spec.label}' cannot be filled: {exc}."
                     ) from None
-                series = None if spec.series is None else str(args.get(spec.series))
+                series = (
+                    str(named["series"])
+                    if "series" in named
+                    else None
+                    if spec.series is None
+                    else str(args.get(spec.series))
+                )
                 if spec.series is not None and spec.series not in args:
                     raise UsageError(
                         f"sweep series '{spec.series}' is not a model argument of the cells."
@@ -204,8 +227,13 @@ def run_sweep(
     *,
     dry_run: bool = False,
     on_cell: Callable[[Cell], None] | None = None,
+    on_start: Callable[[Cell, Progress, Path], None] | None = None,
+    on_progress: Callable[[Cell, Progress], None] | None = None,
 ) -> list[Cell]:
     """Run (or, with ``dry_run``, list) every cell of a sweep: the twin of ``ps3-eval sweep``.
+
+    ``on_start`` and ``on_progress`` are each cell's run hooks (see ``evaluate``), given the cell
+    first; ``on_cell`` is called as each cell ends.
 
     Returns:
         The cells with their status, run directory and first metric.
@@ -232,6 +260,8 @@ def run_sweep(
                 concurrency=spec.concurrency,
                 output_dir=spec.output_dir,
                 max_tokens=spec.max_tokens,
+                on_start=functools.partial(on_start, cell) if on_start else None,
+                on_progress=functools.partial(on_progress, cell) if on_progress else None,
             )
             cell = _state(Path(spec.output_dir) / summary.run_id, cell)
         except KeyboardInterrupt:

@@ -55,11 +55,12 @@ def test_run_show_and_frames(toy_card: Path, tmp_path: Path) -> None:
     run_dir = out / summary["run_id"]
     shown = cli("show", str(run_dir))
     assert "accuracy" in shown.stdout and "by category" in shown.stdout and "gaming" in shown.stdout
-    runs = runs_df(out)
-    assert (
-        list(runs["metric"]) == ["accuracy"]
-        and runs["value"][0] == summary["metrics"]["accuracy"]["mean"]
-    )
+    runs = runs_df(out)  # one row per run, each metric with its CI as columns
+    acc = summary["metrics"]["accuracy"]
+    assert len(runs) == 1 and list(runs["metric"]) == ["accuracy"]
+    assert runs["accuracy"][0] == acc["mean"] and runs["accuracy.ci_low"][0] == acc["ci_low"]
+    assert runs["accuracy.ci_high"][0] == acc["ci_high"] and bool(runs["complete"][0])
+    assert runs["arg.latency"][0] == 0.001 and runs["n_total"][0] == 12
     samples = samples_df(out)
     assert len(samples) == 12 and set(samples["category"]) == {"gaming", "ui"}
     assert samples["score.accuracy"].mean() == pytest.approx(summary["metrics"]["accuracy"]["mean"])

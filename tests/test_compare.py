@@ -82,7 +82,11 @@ def test_compare_runs_and_listings_from_the_cli(toy_card: Path, tmp_path: Path) 
     assert "McNemar p" in table and "q002: 1 -> 0" in table
     rows = json.loads(cli("runs", str(tmp_path / "runs"), str(tmp_path / "runs2"), "--json").stdout)
     assert {r["metric"] for r in rows} == {"accuracy"} and len(rows) == 2
-    assert {"cost", "latency_p90", "ci_low", "complete"} <= set(rows[0])
+    assert {"cost", "latency_p90", "accuracy", "accuracy.ci_low", "complete"} <= set(rows[0])
+    per_sample = json.loads(cli("runs", str(tmp_path / "runs"), "--samples", "--json").stdout)
+    assert per_sample and {"sample_id", "prediction", "score.accuracy"} <= set(per_sample[0])
+    bad = cli("runs", str(tmp_path / "runs"), "--samples", check=False)
+    assert bad.returncode == 2 and "add --csv or --json" in bad.stderr
     csv = cli("runs", str(tmp_path / "runs"), "--csv").stdout
     assert csv.splitlines()[0].startswith("run_id,task,model") and len(csv.splitlines()) == 2
     tasks = json.loads(cli("tasks", "--json").stdout)

@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from ps3_eval.demo import DEMO_CONFIGS, findings
-from ps3_eval.report import config_rows
+from ps3_eval.demo import demo_spec
+from ps3_eval.report import Labelled, findings, report_rows
+from ps3_eval.sweep import cells
 from ps3_eval.tasks import load_task, probe4k
 from tests.test_cli import cli
 
@@ -49,22 +50,28 @@ def test_probe4k_bad_arguments(arg: str, needle: str) -> None:
 
 def test_demo_end_to_end_and_resumes(tmp_path: Path) -> None:
     runs, report_dir = tmp_path / "runs", tmp_path / "report"
+    labels = [c.label for c in cells(demo_spec())]  # the shipped sweep spec's cells
+    assert labels == ["full 756", "full 1512", "full 3780", "sel 10% 3780", "sel 15% 3780"]
     res = cli("demo", "--n", "4", "--output-dir", str(runs), "--report-dir", str(report_dir), "-q")
-    for label, _ in DEMO_CONFIGS:
+    for label in labels:
         assert label in res.stdout
     report = (report_dir / "report.html").read_text()
     assert "<script>" in report and "Plotly" in report  # plotly.js inlined: opens offline
     assert "cdn" not in report.split("<script>")[1][:200].lower()
-    for label, _ in DEMO_CONFIGS:
+    for label in labels:
         assert label in report
-    assert "Accuracy vs visual tokens" in report and "Accuracy vs latency" in report
+    for title in ("Accuracy vs high-resolution tokens", "Accuracy vs latency",
+                  "Accuracy vs resolution", "Accuracy vs selection ratio"):  # fmt: skip
+        assert title in report
+    markdown = (report_dir / "report.md").read_text()
+    assert "| full 3780 | probe4k | ocr-reader | accuracy |" in markdown
     # The gallery shows each of the 4 details as the image has it, with every config's answer.
     assert report.count("<img src='data:image/png;base64,") == 4
     assert report.count("class='ok'") + report.count("class='bad'") + report.count(
         "class='none'"
-    ) == 4 * len(DEMO_CONFIGS)
+    ) == 4 * len(labels)
     run_dirs = sorted(runs.iterdir())
-    assert len(run_dirs) == len(DEMO_CONFIGS)
+    assert len(run_dirs) == len(labels)
     summaries = [json.loads((d / "summary.json").read_text()) for d in run_dirs]
     assert all(s["complete"] and s["n"] == 4 for s in summaries)
     tokens = {
@@ -81,16 +88,24 @@ def test_demo_end_to_end_and_resumes(tmp_path: Path) -> None:
 
 
 def test_findings_state_what_was_measured(tmp_path: Path) -> None:
-    from ps3_eval import evaluate, load_run
+    from ps3_eval import evaluate
 
     labelled = []
-    for label, args in (("full 756", {"answer": "A"}), ("full 3780", {"accuracy": 1.0})):
+    for label, args in (("full 756", {"accuracy": 0.5}), ("full 3780", {"accuracy": 1.0})):
         s = evaluate(
             "probe4k", "scripted", model_args=args, task_args={"n": 8}, output_dir=tmp_path
         )
-        labelled.append((label, load_run(tmp_path / s.run_id)))
-    rows = config_rows(labelled)
+        labelled.append(Labelled(tmp_path / s.run_id, label))
+    rows, _ = report_rows(labelled)
+    # findings read resolution and selection from the arguments; scripted has neither
+    assert findings(rows) == []
+    rows[0].spec.model_args["resolution"], rows[1].spec.model_args["resolution"] = 756, 3780
     facts = findings(rows)
     assert facts[0].startswith("Whole-image accuracy by reading resolution: 756: ")
     assert "rises with resolution" in facts[0]
-    assert any(f.startswith("Designed-MRR 4K items") for f in facts)
+    assert any(f.startswith("Designed-MRR 4K items, by resolution: 756: ") for f in facts)
+    rows[1].spec.model_args["select"] = 0.1  # now a selection with no whole-image 3780 run
+    assert not any("of full" in f for f in findings(rows))
+    rows[0].spec.model_args["resolution"] = 3780
+    (sel,) = [f for f in findings(rows) if f.startswith("full 3780:")]
+    assert f"accuracy {rows[1].value:.2f} = " in sel and "of full 756" in sel

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 from PIL import Image
 
-from ps3_eval import evaluate, load_run
-from ps3_eval.report import config_rows, render_html
+from ps3_eval import evaluate
+from ps3_eval.report import Labelled, build_figures, render_html, report_rows
 
 HOSTILE = [
     '<img src=x onerror="window.__pwned=1">',
@@ -179,10 +179,15 @@ def test_hostile_values_render_as_text_and_run_nothing(tmp_path: Path) -> None:
     chromium = _browser()
     runs, data = _hostile_runs(tmp_path)
     (data / "img0.png").unlink()  # its note names the (hostile) path
-    rows = config_rows([(label, load_run(d)) for label, d in runs])
+    rows, kept = report_rows([Labelled(d, label) for label, d in runs], gallery=24)
     assert [r.label for r in rows] == LABELS
     report = tmp_path / "report.html"
-    report.write_text(render_html(HOSTILE[5], rows, findings=HOSTILE, intro=HOSTILE[3]))
+    figures = build_figures(rows)
+    report.write_text(
+        render_html(
+            HOSTILE[5], rows, findings=HOSTILE, intro=HOSTILE[3], figures=figures, gallery=kept
+        )
+    )
 
     page, events = _open(report, chromium, tmp_path / "profile")
 
@@ -221,11 +226,13 @@ def test_hostile_values_render_as_text_and_run_nothing(tmp_path: Path) -> None:
     assert [r.split(": ", 1)[0] for r in page["runs"]] == LABELS
     assert all(HOSTILE[2] in r for r in page["runs"])  # the run paths
     # The figures render, with the labels as plain text: no plotly pseudo-HTML link or bold.
-    assert page["figures"] == 4 and page["drawn"] == 4
+    # no resolution or selection to plot
+    assert [f.key for f in figures] == ["accuracy", "tokens", "latency", "category", "mrr"]
+    assert page["figures"] == page["drawn"] == len(figures)
     for label in LABELS:
-        assert label in page["figure_texts"]  # bar charts' tick labels
+        assert label in page["figure_texts"]  # the score chart's ticks, the bars' legends
     for h in scored:
-        assert f"MRR {h}" in page["figure_texts"]  # the MRR chart's legend
+        assert h in page["figure_texts"]  # category and MRR bars' tick labels
     assert page["figure_links"] == 0
 
 
@@ -234,15 +241,17 @@ def test_report_from_run_directories_alone(tmp_path: Path) -> None:
     (data / "hooks.py").unlink()  # the task can no longer be loaded at all
     (data / "img0.png").unlink()  # one image is gone
     Image.new("RGB", (400, 300), (0, 0, 0)).save(data / "img2.png")  # one was replaced
-    rows = config_rows([(f"config {i}", load_run(d)) for i, (_, d) in enumerate(runs)])
-    page = render_html("t", rows, findings=[])
+    rows, kept = report_rows(
+        [Labelled(d, f"config {i}") for i, (_, d) in enumerate(runs)], gallery=24
+    )
+    page = render_html("t", rows, findings=[], gallery=kept)
     assert page.count("img0.png is no longer readable") == 1  # a note, not a crash
     assert page.count("img2.png has changed since the run") == 1  # not a detail never seen
     assert page.count("it came as bytes from the dataset") == 1
     assert page.count("<img src='data:image/png;base64,") == len(HOSTILE) - 3  # all the others
     assert page.count("<td>wilson</td>") == len(rows)  # the main table names its interval
     for r in rows:  # every breakdown cell says how many scored samples it rests on
-        mrr_cells = [f"{v:.3f} (n={r.by_mrr_n[b]})" for b, v in r.by_mrr.items()]
-        cat_cells = [f"{v:.3f} (n={r.by_category_n[c]})" for c, v in r.by_category.items()]
+        mrr_cells = [f"{v.mean:.3f} (n={v.n})" for v in r.by_mrr.values()]
+        cat_cells = [f"{v.mean:.3f} (n={v.n})" for v in r.by_category.values()]
         assert len(mrr_cells) == len(cat_cells) == len(HOSTILE) - 1  # h1 is an error
         assert all(f"<td>{cell}</td>" in page for cell in mrr_cells + cat_cells)

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from ps3_eval.errors import UsageError
+from ps3_eval.report import build_report
 from ps3_eval.sweep import load_spec, run_sweep
 from tests.conftest import write_mc_dataset
 from tests.test_cli import cli
@@ -94,3 +95,50 @@ def test_sweep_from_the_cli(tmp_path: Path) -> None:
     assert "acc 1.0 seed 2" in out and "done" in out
     parsed = load_spec(spec)
     assert parsed.name == "toy-grid"
+
+
+ZIPPED = """
+name: named
+tasks: [toy/card.yaml]
+model: scripted
+zip:
+  label: [low, high]
+  series: [weak, strong]
+  accuracy: [0.25, 1.0]
+"""
+
+
+def test_zip_names_cells_and_hooks_see_each_cell(tmp_path: Path) -> None:
+    spec = _spec(tmp_path, ZIPPED)
+    started: list[tuple[str, int]] = []
+    seen: set[str] = set()
+    result = run_sweep(
+        spec,
+        on_start=lambda c, p, d: started.append((c.label, p.total)),
+        on_progress=lambda c, p: seen.add(c.label),
+    )
+    assert [(c.label, c.series) for c in result] == [("low", "weak"), ("high", "strong")]
+    assert [c.model_args["accuracy"] for c in result] == [0.25, 1.0]
+    assert "label" not in result[0].model_args and "label" not in result[0].varied
+    assert started == [("low", 8), ("high", 8)] and seen == {"low", "high"}
+    # A report of the sweep after a cell is added names the cell that has not run.
+    spec.write_text(spec.read_text().replace("[low, high]", "[low, high, top]")
+                    .replace("[weak, strong]", "[weak, strong, strong]")
+                    .replace("[0.25, 1.0]", "[0.25, 1.0, 0.9]"))  # fmt: skip
+    report = build_report(spec, out=tmp_path / "rep", static=False)
+    assert report.missing == ["top"] and [r.label for r in report.rows] == ["low", "high"]
+    assert report.findings[0] == "1 cell has not run yet: top."
+    assert [r.series for r in report.rows] == ["weak", "strong"]
+
+
+@pytest.mark.parametrize(
+    ("body", "needle"),
+    [
+        (ZIPPED.replace("zip:", "grid: {label: [a, b]}\nzip:"), "'label' names cells"),
+        (ZIPPED + "series: accuracy\n", "'series' is given both as a zip list and as a setting"),
+        (ZIPPED.replace("[low, high]", "[low]"), "zip lists differ in length"),
+    ],
+)
+def test_bad_cell_names(tmp_path: Path, body: str, needle: str) -> None:
+    with pytest.raises(UsageError, match=needle):
+        run_sweep(_spec(tmp_path, body))

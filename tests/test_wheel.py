@@ -43,6 +43,8 @@ def test_a_built_wheel_lists_and_runs_the_cards(tmp_path: Path) -> None:
     assert "ps3_eval/benchmarks/README.md" in names
     assert "ps3_eval/benchmarks/paper/table1.yaml" in names
     assert "ps3_eval/models/api/prices.json" in names
+    assert "ps3_eval/benchmarks/sweeps/demo.yaml" in names
+    assert "ps3_eval/report/figures.py" in names
 
     # "Install" the wheel as pip does (unpacked into a site folder), away from the checkout; the
     # dependencies come from this environment.
@@ -84,3 +86,6 @@ def test_a_built_wheel_lists_and_runs_the_cards(tmp_path: Path) -> None:
         "-m", "ps3_eval.cli", "run", "-t", "4kpro", "--data", "k", "-m", "scripted", "-q", "--json"
     ).stdout
     assert '"complete": true' in out
+    # the report package ships: a report of that run, from the installed wheel
+    reported = run("-m", "ps3_eval.cli", "report", "runs", "--out", "rep", "--no-static").stdout
+    assert "1 run (0 incomplete)" in reported and (work / "rep" / "report.html").is_file()
