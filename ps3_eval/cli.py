@@ -428,6 +428,15 @@ def sweep_cmd(
 
 
 _SOURCES_HELP = "Run directories, folders of them, or a sweep spec (YAML); default runs/."
+# The run filters ps3-eval report and ps3-eval plot share.
+_TaskFilter = Annotated[str | None, typer.Option(help="Keep runs of this task.")]
+_ModelFilter = Annotated[str | None, typer.Option(help="Keep runs of this backend.")]
+_WhereFilter = Annotated[
+    list[str] | None, typer.Option(help="Keep runs whose model argument is KEY=VALUE (repeat).")
+]
+_SeriesOption = Annotated[
+    str | None, typer.Option(help="Model argument that names each run's series in figures.")
+]
 
 
 def _where(pairs: list[str] | None) -> dict[str, str]:
@@ -446,14 +455,10 @@ def report_cmd(
     ] = None,
     title: Annotated[str | None, typer.Option(help="The report's title.")] = None,
     metric: Annotated[str | None, typer.Option(help="Metric to report (default: primary).")] = None,
-    task: Annotated[str | None, typer.Option(help="Keep runs of this task.")] = None,
-    model: Annotated[str | None, typer.Option(help="Keep runs of this backend.")] = None,
-    where: Annotated[
-        list[str] | None, typer.Option(help="Keep runs whose model argument is KEY=VALUE.")
-    ] = None,
-    series: Annotated[
-        str | None, typer.Option(help="Model argument that names each run's series in figures.")
-    ] = None,
+    task: _TaskFilter = None,
+    model: _ModelFilter = None,
+    where: _WhereFilter = None,
+    series: _SeriesOption = None,
     gallery: Annotated[int, typer.Option(help="Samples in the gallery (0: none).")] = 24,
     no_static: Annotated[
         bool, typer.Option("--no-static", help="Skip the PNG figures of report.md.")
@@ -502,14 +507,10 @@ def plot_cmd(
         typer.Option("--out", "-o", help="File to write: .html, .png or .svg (default KIND.html)."),
     ] = None,
     metric: Annotated[str | None, typer.Option(help="Metric to plot (default: primary).")] = None,
-    task: Annotated[str | None, typer.Option(help="Keep runs of this task.")] = None,
-    model: Annotated[str | None, typer.Option(help="Keep runs of this backend.")] = None,
-    where: Annotated[
-        list[str] | None, typer.Option(help="Keep runs whose model argument is KEY=VALUE.")
-    ] = None,
-    series: Annotated[
-        str | None, typer.Option(help="Model argument that names each run's series.")
-    ] = None,
+    task: _TaskFilter = None,
+    model: _ModelFilter = None,
+    where: _WhereFilter = None,
+    series: _SeriesOption = None,
 ) -> None:
     """Draw one figure from the runs chosen by the filters."""
     from ps3_eval.report import plot

@@ -25,7 +25,7 @@ def _with_n(value: MetricValue | None) -> str:
 def _table(headers: list[str], rows: list[list[str]], classes: list[str] | None = None) -> str:
     head = "".join(f"<th>{html.escape(h)}</th>" for h in headers)
     body = "".join(
-        f"<tr{f' class={chr(39)}{c}{chr(39)}' if c else ''}>"
+        (f"<tr class='{c}'>" if c else "<tr>")
         + "".join(f"<td>{html.escape(cell)}</td>" for cell in row)
         + "</tr>"
         for row, c in zip(rows, classes or [""] * len(rows), strict=True)
@@ -180,10 +180,6 @@ def _gallery(rows: list[RunRow], kept: dict[str, dict[str, SampleResult]]) -> st
         f"<table class='gallery'><thead><tr>{head}</tr></thead><tbody>{''.join(body)}"
         "</tbody></table>"
     )
-
-
-def _args(r: RunRow) -> str:
-    return ", ".join(f"{k}={v}" for k, v in r.args.items() if v is not None) or "-"
 
 
 def summary_table(rows: list[RunRow]) -> tuple[list[str], list[list[str]]]:
