@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -26,6 +28,19 @@ out = Console()
 err = Console(stderr=True)
 
 DEFAULT_CACHE = Path("~/.cache/ps3_eval/responses.sqlite")
+
+
+@contextlib.contextmanager
+def _rerun_resumes(view: Any) -> Iterator[None]:
+    """Stop the progress view at the end; on Ctrl-C, say that the same command resumes."""
+    try:
+        yield
+    except KeyboardInterrupt:
+        view.stop()
+        err.print("\nInterrupted; finished samples are saved. Run the same command to resume.")
+        raise typer.Exit(130) from None
+    finally:
+        view.stop()
 
 
 def _kv(pairs: list[str] | None, what: str, numbers: bool = False) -> dict[str, Any]:
@@ -390,7 +405,7 @@ def sweep_cmd(
             what = cell.error if cell.status == "failed" else f"{cell.metric}={_fmt(cell.value)}"
             err.print(f"{cell.label}: {cell.status}  {what}", highlight=False, soft_wrap=True)
 
-    try:
+    with _rerun_resumes(view):
         result = run_sweep(
             parsed,
             dry_run=dry_run,
@@ -398,12 +413,6 @@ def sweep_cmd(
             on_start=lambda c, p, d: view.start(c.label, p),
             on_progress=lambda c, p: view.update(p),
         )
-    except KeyboardInterrupt:
-        view.stop()
-        err.print("\nInterrupted; finished samples are saved. Run the same command to resume.")
-        raise typer.Exit(130) from None
-    finally:
-        view.stop()
     if as_json:
         import json
 
@@ -595,7 +604,7 @@ def demo_cmd(
     if n <= 0:
         raise UsageError(f"--n must be a positive number of items, got {n}.")
     view = progress_view(err, quiet)
-    try:
+    with _rerun_resumes(view):
         result = run_demo(
             n=n,
             seed=seed,
@@ -604,12 +613,6 @@ def demo_cmd(
             on_start=lambda label, p, d: view.start(label, p),
             on_progress=lambda label, p: view.update(p),
         )
-    except KeyboardInterrupt:
-        view.stop()
-        err.print("\nInterrupted; finished samples are saved. Run the same command to resume.")
-        raise typer.Exit(130) from None
-    finally:
-        view.stop()
     table = Table(
         title="demo: probe4k x ocr-reader (accuracy; 1K/2K/4K = designed MRR bucket, with n)",
         title_justify="left",
