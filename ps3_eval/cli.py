@@ -169,6 +169,13 @@ def run_cmd(
         str | None,
         typer.Option(help="Model that reads answers the rules cannot, e.g. openai:model=gpt-4o."),
     ] = None,
+    shard: Annotated[
+        str | None,
+        typer.Option(
+            help="Run shard k of n (every n-th sample from the k-th), e.g. 2/4; the last shard "
+            "to end merges them. Under torchrun / accelerate launch it comes from RANK/WORLD_SIZE."
+        ),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
@@ -212,6 +219,7 @@ def run_cmd(
             max_tokens=max_tokens,
             prompt=prompt,
             judge=judge,
+            shard=shard,
             on_progress=view.update,
             on_start=started,
         )
@@ -233,6 +241,35 @@ def run_cmd(
         print_summary(summary)
         where = run_dir[0] if run_dir else output_dir
         out.print(f"[dim]saved to {where}[/dim]", soft_wrap=True, highlight=False)
+    if summary.spec.shard and run_dir:
+        from ps3_eval.runner.store import RunStore
+
+        whole = run_dir[0].parent.parent
+        combined = RunStore(whole).read_summary()
+        merged = combined is not None and combined.finished_at >= summary.finished_at
+        err.print(
+            f"shard {summary.spec.shard}: "
+            + (f"all shards merged into {whole}" if merged else "other shards still to end")
+            + f" (ps3-eval merge {whole} merges by hand)",
+            soft_wrap=True,
+            highlight=False,
+        )
+
+
+@app.command("merge")
+def merge_cmd(
+    run_dir: Annotated[Path, typer.Argument(help="The run folder whose shards/ to merge.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+) -> None:
+    """Merge a run's shards (ps3-eval run --shard k/n) into the run's own folder."""
+    from ps3_eval.runner.shards import merge
+
+    summary = merge(run_dir)
+    if as_json:
+        out.print_json(summary.model_dump_json())
+    else:
+        print_summary(summary)
+        out.print(f"[dim]merged into {run_dir}[/dim]", soft_wrap=True, highlight=False)
 
 
 @app.command("show")

@@ -494,6 +494,8 @@ class RunSpec(_Record):
     """When the run directory was created."""
     sessions: list[Session] = Field(default_factory=list)
     """Every invocation that worked on the run, in order; results name theirs by index."""
+    shard: str | None = None
+    """``k/n`` in a shard's own folder (the run's identity leaves it out: see runner.shards)."""
 
     def identity(self) -> str:
         """Hash of the fields that decide results (not timing, versions, dates or sessions)."""

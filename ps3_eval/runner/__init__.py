@@ -24,6 +24,15 @@ from ps3_eval.records import RunSpec, RunSummary, SampleResult, Session, utcnow
 from ps3_eval.runner.cache import ResponseCache
 from ps3_eval.runner.judge import Judge
 from ps3_eval.runner.pipeline import Pipeline, Progress
+from ps3_eval.runner.shards import (
+    in_shard,
+    merge,
+    parse_shard,
+    ready_to_merge,
+    shard_dir,
+    shard_from_env,
+    shard_size,
+)
 from ps3_eval.runner.store import RunStore, latest_results
 from ps3_eval.runner.summary import summarize
 from ps3_eval.tasks import Task, load_task
@@ -115,6 +124,7 @@ def _plan(
     max_tokens: int | None,
     prompt: str | None,
     judge: str | Backend | None,
+    shard: tuple[int, int] | None = None,
 ) -> _Plan:
     """Load the task and backend, find or create the run directory, and open a new session."""
     if resume is not None:
@@ -169,6 +179,9 @@ def _plan(
         # The identity covers the live backend's fingerprint, so a changed backend never lands
         # in an old directory; an existing one keeps its spec and gains a session.
         store = RunStore(run_dir_for(Path(output_dir), spec))
+        if shard is not None:
+            spec.shard = f"{shard[0]}/{shard[1]}"
+            store = RunStore(shard_dir(store.dir, shard))
         if store.exists():
             spec = store.read_spec()
     spec.sessions.append(
@@ -186,7 +199,10 @@ def _plan(
         for e in errors
         if e.error_kind == "scorer" and e.output.error is None and e.sample_id not in done
     }
-    n_total = min(len(task_obj), spec.limit) if spec.limit else len(task_obj)
+    n_total = shard_size(
+        min(len(task_obj), spec.limit) if spec.limit else len(task_obj),
+        parse_shard(spec.shard) if spec.shard else None,
+    )
     return _Plan(
         task_obj,
         backend,
@@ -249,6 +265,7 @@ async def evaluate_async(
     max_tokens: int | None = None,
     prompt: str | None = None,
     judge: str | Backend | None = None,
+    shard: str | tuple[int, int] | None = None,
     on_progress: Callable[[Progress], None] | None = None,
     on_start: Callable[[Progress, Path], None] | None = None,
 ) -> RunSummary:
@@ -263,6 +280,10 @@ async def evaluate_async(
         raise UsageError(f"concurrency must be at least 1, got {concurrency}.")
     if timeout is not None and timeout <= 0:
         raise UsageError(f"timeout must be a positive number of seconds, got {timeout}.")
+    part = parse_shard(shard) if isinstance(shard, str) else shard or shard_from_env()
+    if part is not None and resume is not None:
+        raise UsageError("--resume finishes a run folder as recorded; drop --shard (a shard's "
+                         "folder under shards/ resumes as that shard).")  # fmt: skip
     plan = await asyncio.to_thread(
         _plan,
         task,
@@ -277,7 +298,9 @@ async def evaluate_async(
         max_tokens=max_tokens,
         prompt=prompt,
         judge=judge,
+        shard=part,
     )
+    part = parse_shard(plan.spec.shard) if plan.spec.shard else None
     workers = decode_workers or _default_workers()
     progress = Progress(total=plan.n_total)
     for r in plan.done.values():
@@ -310,7 +333,11 @@ async def evaluate_async(
         rescore=plan.rescore,
         judge=judge_obj,
     )
-    todo = (s for s in plan.task.samples(plan.spec.limit) if s.id not in done_ids)
+    todo = (
+        s
+        for i, s in enumerate(plan.task.samples(plan.spec.limit))
+        if in_shard(i, part) and s.id not in done_ids
+    )
     if on_start is not None:
         on_start(progress, plan.store.dir)
     start = time.perf_counter()
@@ -327,6 +354,11 @@ async def evaluate_async(
             # Synchronous on purpose: this also runs while the session is being cancelled
             # (Ctrl-C), when awaiting a thread could be cancelled in turn.
             summary = _finish(plan, pipeline, time.perf_counter() - start)
+    if part is not None:
+        # whichever shard ends last merges them all into the run's own folder
+        run_dir = plan.store.dir.parent.parent
+        if await asyncio.to_thread(ready_to_merge, run_dir):
+            await asyncio.to_thread(merge, run_dir)
     return summary
 
 
@@ -349,6 +381,7 @@ def evaluate(
     max_tokens: int | None = None,
     prompt: str | None = None,
     judge: str | Backend | None = None,
+    shard: str | tuple[int, int] | None = None,
     on_progress: Callable[[Progress], None] | None = None,
     on_start: Callable[[Progress, Path], None] | None = None,
 ) -> RunSummary:
@@ -378,6 +411,11 @@ def evaluate(
             ``{options}`` and the card's kept columns are filled in.
         judge: a model (name, ``NAME:key=value`` spec or instance) that reads the answers the
             scoring rules cannot; its calls are cached and recorded apart from the model's.
+        shard: ``"k/n"`` or ``(k, n)``: run every n-th sample from the k-th into the run's
+            ``shards/k-of-n/`` folder; the last shard to end merges all of them into the run's
+            folder (``ps3-eval merge`` does it by hand). Under torchrun / accelerate launch
+            (``WORLD_SIZE`` > 1) it defaults to ``RANK + 1`` of ``WORLD_SIZE``. The summary
+            returned is the shard's.
         on_progress: called after every recorded sample with live counters.
         on_start: called once before samples run, with the counters and the run directory.
 
@@ -402,6 +440,7 @@ def evaluate(
         max_tokens=max_tokens,
         prompt=prompt,
         judge=judge,
+        shard=shard,
         on_progress=on_progress,
         on_start=on_start,
     )

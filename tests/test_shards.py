@@ -1,0 +1,122 @@
+"""Sharded runs: processes split the samples and merge into the run one process would write."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ps3_eval import evaluate, load_run
+from ps3_eval.errors import UsageError
+from ps3_eval.runner.shards import in_shard, merge, parse_shard, shard_size
+from tests.conftest import write_mc_dataset
+from tests.test_cli import ROOT, cli
+
+MODEL = "scripted:accuracy=0.6,fail_rate=0.1,seed=3"  # right, wrong and failed samples
+
+
+def _comparable(run_dir: Path) -> list[dict[str, Any]]:
+    """Every record with what only timing or process history can change left out."""
+    return [
+        r.model_dump(
+            mode="json",
+            exclude={
+                "session": True,
+                "started_at": True,
+                "finished_at": True,
+                "output": {"timing"},
+            },
+        )
+        for r in load_run(run_dir).results
+    ]
+
+
+def _summary(run_dir: Path) -> dict[str, Any]:
+    s = json.loads((run_dir / "summary.json").read_text())
+    keep = ("n_total", "n", "n_errors", "complete", "metrics", "by_category", "by_mrr", "errors")
+    return {k: s[k] for k in keep}
+
+
+def test_shards_cover_every_sample_once() -> None:
+    for n_total in (0, 1, 7, 12):
+        for n in (1, 2, 3, 5):
+            owners = [[k for k in range(1, n + 1) if in_shard(i, (k, n))] for i in range(n_total)]
+            assert all(len(o) == 1 for o in owners)
+            assert sum(shard_size(n_total, (k, n)) for k in range(1, n + 1)) == n_total
+    assert parse_shard(" 2 / 4 ") == (2, 4)
+    for bad in ("0/2", "3/2", "2", "a/b", "1/0"):
+        with pytest.raises(UsageError, match="--shard must be k/n"):
+            parse_shard(bad)
+
+
+def test_two_ranks_merge_into_the_one_process_run(tmp_path: Path) -> None:
+    card = write_mc_dataset(tmp_path / "toy", n=13)
+    single = evaluate(str(card), MODEL, output_dir=tmp_path / "one")
+    # Two processes as torchrun starts them: same command, RANK 0 and 1 of WORLD_SIZE 2.
+    procs = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                str(ROOT / "cli.py"),
+                "run",
+                "-t",
+                str(card),
+                "-m",
+                MODEL,
+                "--output-dir",
+                str(tmp_path / "two"),
+                "-q",
+                "--json",
+            ],
+            env={**os.environ, "RANK": str(rank), "WORLD_SIZE": "2", "COLUMNS": "200"},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for rank in (0, 1)
+    ]
+    outs = [p.communicate(timeout=120) for p in procs]
+    assert all(p.returncode == 0 for p in procs), outs
+    shard_summaries = [json.loads(o) for o, _ in outs]
+    assert sorted(s["spec"]["shard"] for s in shard_summaries) == ["1/2", "2/2"]
+    assert sorted(s["n_total"] for s in shard_summaries) == [6, 7]
+    merged = tmp_path / "two" / single.run_id  # the same identity, so the same folder name
+    assert (merged / "shards" / "1-of-2" / "samples.jsonl").is_file()
+    assert _comparable(merged) == _comparable(tmp_path / "one" / single.run_id)
+    assert _summary(merged) == _summary(tmp_path / "one" / single.run_id)
+    spec = json.loads((merged / "spec.json").read_text())
+    assert spec["shard"] is None and len(spec["sessions"]) == 2
+    # Merging again changes nothing.
+    before = (merged / "samples.jsonl").read_text()
+    assert merge(merged).metrics == load_run(merged).summary.metrics  # type: ignore[union-attr]
+    assert (merged / "samples.jsonl").read_text() == before
+
+
+def test_array_jobs_merge_when_the_last_shard_ends(tmp_path: Path) -> None:
+    card = write_mc_dataset(tmp_path / "toy", n=10)
+    out = tmp_path / "runs"
+    first = cli("run", "-t", str(card), "-m", MODEL, "--output-dir", str(out), "--shard", "1/3")
+    assert "other shards still to end" in first.stderr
+    run_dir = next(out.iterdir())
+    bad = cli("merge", str(run_dir), check=False)
+    assert bad.returncode == 2 and "shard 2/3" in bad.stderr and "--shard 2/3" in bad.stderr
+    assert not (run_dir / "summary.json").exists()  # nothing merged, nothing lost
+    cli("run", "-t", str(card), "-m", MODEL, "--output-dir", str(out), "--shard", "3/3")
+    last = cli("run", "-t", str(card), "-m", MODEL, "--output-dir", str(out), "--shard", "2/3")
+    assert f"all shards merged into {run_dir}" in last.stderr
+    merged = load_run(run_dir)
+    assert merged.summary is not None and merged.summary.n_total == 10
+    assert [r.sample_id for r in merged.results] == [f"q{i:03d}" for i in range(10)]
+    # A shard resumed later (its errors retried) merges again when it ends.
+    again = cli("run", "-t", str(card), "-m", MODEL, "--output-dir", str(out), "--shard", "2/3")
+    assert "all shards merged" in again.stderr
+    shown = cli("merge", str(run_dir), "--json")
+    assert json.loads(shown.stdout)["n_total"] == 10
+    res = cli("run", "-t", str(card), "-m", MODEL, "--output-dir", str(out), "--shard", "4/3",
+              check=False)  # fmt: skip
+    assert res.returncode == 2 and "--shard must be k/n" in res.stderr
