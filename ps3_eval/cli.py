@@ -618,6 +618,33 @@ def compare_cmd(
         out.print(f"  ... and {len(c.flipped) - show} more flipped samples")
 
 
+export_app = typer.Typer(help="Write a task for another harness.", no_args_is_help=True)
+app.add_typer(export_app, name="export")
+
+
+@export_app.command("lmms")
+def export_lmms_cmd(
+    task: Annotated[str, typer.Argument(help="Task name or card path (e.g. 4kpro, probe4k).")],
+    to: Annotated[Path, typer.Option("--to", help="A new or empty folder.")],
+    data: Annotated[str | None, typer.Option(help="Local copy of the task's data.")] = None,
+    task_arg: Annotated[
+        list[str] | None, typer.Option("--task-arg", help="Task loader argument key=value.")
+    ] = None,
+) -> None:
+    """Write an lmms-eval task folder (YAML, utils.py, data) that scores like ps3-eval."""
+    from ps3_eval.tasks.lmms_export import export_lmms
+
+    yaml_file = export_lmms(
+        task, to, data=data, args=_kv(task_arg, "task argument", numbers=True) or None
+    )
+    out.print(
+        f"wrote {yaml_file}\nrun it with: lmms-eval --include_path {yaml_file.parent} "
+        f"--tasks {yaml_file.stem} --model ...",
+        soft_wrap=True,
+        highlight=False,
+    )
+
+
 @app.command("demo")
 def demo_cmd(
     n: Annotated[
