@@ -496,6 +496,9 @@ class RunSpec(_Record):
     """Every invocation that worked on the run, in order; results name theirs by index."""
     shard: str | None = None
     """``k/n`` in a shard's own folder (the run's identity leaves it out: see runner.shards)."""
+    operational: list[str] = Field(default_factory=list)
+    """The backend's operational arguments (timeouts, rate limits, batch size): recorded in
+    ``model_args`` but left out of the identity, so changing them continues the same run."""
 
     def identity(self) -> str:
         """Hash of the fields that decide results (not timing, versions, dates or sessions)."""
@@ -513,7 +516,11 @@ class RunSpec(_Record):
             "seed",
             "generation",
         }
-        blob = self.model_dump_json(include=keys)
+        spec = self
+        if self.operational:  # only set since operational arguments exist: old ids are kept
+            args = {k: v for k, v in self.model_args.items() if k not in self.operational}
+            spec = self.model_copy(update={"model_args": args})
+        blob = spec.model_dump_json(include=keys)
         # Added later: part of the identity only when set, so runs made before keep theirs.
         extra = self.model_dump_json(include={"prompt", "judge"}, exclude_none=True)
         if extra != "{}":

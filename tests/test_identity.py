@@ -109,3 +109,17 @@ def test_builtin_backend_code_is_pinned_to_its_version(name: str) -> None:
         )
         pytest.fail(f"{name} has a new version: pin {entry} in {PINS.name}")
     assert pinned.get("version") == cls.version, f"{name}'s version changed: pin {entry}"
+
+
+def test_operational_arguments_stay_out_of_the_identity() -> None:
+    from ps3_eval.records import RunSpec
+
+    base = dict(task="t", task_version="1", card_digest="c", model="m", model_fingerprint="f")
+    a = RunSpec(**base, model_args={"x": 1, "timeout": 5}, operational=["timeout"])
+    b = RunSpec(**base, model_args={"x": 1, "timeout": 60}, operational=["timeout"])
+    c = RunSpec(**base, model_args={"x": 2, "timeout": 5}, operational=["timeout"])
+    assert a.identity() == b.identity() != c.identity()
+    # specs written before the field existed keep their identity
+    old = RunSpec(**base, model_args={"x": 1, "timeout": 5})
+    assert old.identity() == RunSpec(**base, model_args={"x": 1, "timeout": 5}).identity()
+    assert old.identity() != a.identity()

@@ -38,6 +38,7 @@ _BUILTIN: dict[str, str] = {
     "openai-compatible": "ps3_eval.models.api.openai_chat:OpenAICompatibleModel",
     "anthropic": "ps3_eval.models.api.anthropic_messages:AnthropicModel",
     "gemini": "ps3_eval.models.api.gemini:GeminiModel",
+    "hf": "ps3_eval.models.hf:HfModel",
 }
 _REGISTERED: dict[str, str | type[Backend]] = {}
 

@@ -107,6 +107,11 @@ class Backend:
     def __init__(self, args: ModelArgs) -> None:
         self.args = args
 
+    @property
+    def min_concurrency(self) -> int:
+        """Calls the runner keeps in flight at least (a batching backend's batch size)."""
+        return 1
+
     async def generate(self, request: Request) -> ModelOutput:
         """Answer one request."""
         raise NotImplementedError

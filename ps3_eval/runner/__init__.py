@@ -165,6 +165,7 @@ def _plan(
             model=backend.name,
             model_args=backend.args_dict(),
             model_fingerprint=backend.fingerprint(),
+            operational=sorted(backend.operational_args),
             limit=limit,
             seed=seed,
             generation=generation,

@@ -154,7 +154,7 @@ class Pipeline:
         self.task, self.model, self.store, self.spec = task, model, store, spec
         self.session = session
         cap = model.max_concurrency or concurrency
-        self.concurrency = max(1, min(concurrency, cap))
+        self.concurrency = max(1, min(concurrency, cap), model.min_concurrency)
         self.prefetch = max(1, prefetch)
         self.decode_workers = decode_workers
         self.timeout = timeout
