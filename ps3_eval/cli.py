@@ -618,6 +618,67 @@ def compare_cmd(
         out.print(f"  ... and {len(c.flipped) - show} more flipped samples")
 
 
+@app.command("encoder-study")
+def encoder_study_cmd(
+    model: Annotated[
+        str, typer.Option("--model", "-m", help="The ps3 backend: ps3:model=ID_OR_FOLDER[,k=v]")
+    ],
+    task: Annotated[str, typer.Option("--task", "-t", help="Task whose images are encoded.")] = (
+        "probe4k"
+    ),
+    budgets: Annotated[
+        str, typer.Option(help="num_token_look_close values, comma-separated (0 and all allowed).")
+    ] = "0,1024,2048,4096,all",
+    modes: Annotated[
+        str, typer.Option(help="after_image (bottom-up) and/or after_prompt (top-down).")
+    ] = "after_image",
+    data: Annotated[str | None, typer.Option(help="Local copy of the task's data.")] = None,
+    task_arg: Annotated[
+        list[str] | None, typer.Option("--task-arg", help="Task loader argument key=value.")
+    ] = None,
+    limit: Annotated[int | None, typer.Option(help="Only the first N images.")] = None,
+    output_dir: Annotated[Path, typer.Option(help="Parent folder of run directories.")] = Path(
+        "runs"
+    ),
+    out_dir: Annotated[
+        Path, typer.Option("--out", "-o", help="Folder of the table and figures.")
+    ] = Path("reports/encoder-study"),
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+) -> None:
+    """PS3 encoder latency, tokens, recall and memory against num_token_look_close."""
+    from ps3_eval.encoder_study import encoder_study
+    from ps3_eval.models import parse_model_spec
+
+    name, args = parse_model_spec(model)
+    if name != "ps3":
+        raise UsageError(
+            f"encoder-study runs the ps3 backend; got '{name}' (use -m ps3:model=...)."
+        )
+    values: list[int | str] = [
+        b if b == "all" else int(b) if b.isdigit() else b
+        for b in (x.strip() for x in budgets.split(","))
+        if b
+    ]
+    view = progress_view(err, quiet)
+    with _rerun_resumes(view):
+        study = encoder_study(
+            task,
+            args,
+            values,
+            modes=[m.strip() for m in modes.split(",") if m.strip()],
+            task_args=_kv(task_arg, "task argument", numbers=True) or None,
+            data=data,
+            limit=limit,
+            output_dir=output_dir,
+            out=out_dir,
+            on_start=lambda label, p, d: view.start(label, p),
+            on_progress=lambda label, p: view.update(p),
+        )
+    out.print(study.markdown.read_text(), highlight=False, soft_wrap=True)
+    for path in (study.csv, *study.figures):
+        out.print(str(path), highlight=False, soft_wrap=True)
+
+
 export_app = typer.Typer(help="Write a task for another harness.", no_args_is_help=True)
 app.add_typer(export_app, name="export")
 

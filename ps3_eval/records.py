@@ -227,7 +227,10 @@ class Selection(_Record):
     grid: tuple[int, int] | None = None
     """``(rows, cols)`` of the high-resolution patch grid."""
     patch_px: float | None = None
-    """Side of one grid patch in original-image pixels."""
+    """Side of one grid patch in original-image pixels (its width, when ``patch_px_y`` is set)."""
+    patch_px_y: float | None = None
+    """Height of one grid patch in original-image pixels, for models that squash an image into a
+    square grid (PS3); ``None`` when patches are square."""
     mask_runs: list[int] | None = None
     """Row-major run lengths of the selection mask, starting with a run of unselected patches."""
     recall: float | None = None
@@ -267,7 +270,9 @@ class Selection(_Record):
         if mask is None or not self.patch_px:
             return None
         rows, cols = mask.shape
-        x0, y0, x1, y1 = (float(v) / self.patch_px for v in box)
+        px, py = self.patch_px, self.patch_px_y or self.patch_px
+        x0, x1 = float(box[0]) / px, float(box[2]) / px
+        y0, y1 = float(box[1]) / py, float(box[3]) / py
         c0, r0 = max(0, int(x0)), max(0, int(y0))
         c1, r1 = min(cols, max(c0 + 1, math.ceil(x1))), min(rows, max(r0 + 1, math.ceil(y1)))
         if c0 >= cols or r0 >= rows:

@@ -39,6 +39,7 @@ _BUILTIN: dict[str, str] = {
     "anthropic": "ps3_eval.models.api.anthropic_messages:AnthropicModel",
     "gemini": "ps3_eval.models.api.gemini:GeminiModel",
     "hf": "ps3_eval.models.hf:HfModel",
+    "ps3": "ps3_eval.models.ps3_encoder:Ps3Encoder",
 }
 _REGISTERED: dict[str, str | type[Backend]] = {}
 

@@ -99,8 +99,10 @@ class HfModel(Backend):
         }
         try:
             self.processor = transformers.AutoProcessor.from_pretrained(args.model, **common)
-            model_kwargs: dict[str, Any] = {"dtype": "auto" if args.dtype == "auto" else
-                                            getattr(torch, args.dtype)}  # fmt: skip
+            dtype = "auto" if args.dtype == "auto" else getattr(torch, args.dtype)
+            # transformers renamed torch_dtype to dtype in 4.56
+            old = tuple(int(x) for x in transformers.__version__.split(".")[:2]) < (4, 56)
+            model_kwargs: dict[str, Any] = {"torch_dtype" if old else "dtype": dtype}
             if args.attn_implementation:
                 model_kwargs["attn_implementation"] = args.attn_implementation
             self.model = transformers.AutoModelForImageTextToText.from_pretrained(
@@ -132,6 +134,12 @@ class HfModel(Backend):
                         size["longest_edge" if key == "max_pixels" else "shortest_edge"] = value
         token = getattr(self.processor, "image_token", None) or "<image>"
         self.image_token_id = tokenizer.convert_tokens_to_ids(token)
+        import inspect
+
+        # tokenizers may return token_type_ids, which most of these models' generate refuses
+        self.takes_token_types = (
+            "token_type_ids" in inspect.signature(self.model.forward).parameters
+        )
         self.vision_seconds = 0.0
         self._hook_vision()
         self.batcher = Batcher(self._run_batch, args.batch_size)
@@ -216,6 +224,8 @@ class HfModel(Backend):
         inputs = self.processor(
             text=texts, images=images or None, return_tensors="pt", padding=True
         ).to(self.device)
+        if not self.takes_token_types:
+            inputs.pop("token_type_ids", None)
         prepared = time.perf_counter()
         gen = requests[0].generation
         kwargs: dict[str, Any] = {"max_new_tokens": max(r.generation.max_tokens for r in requests)}
