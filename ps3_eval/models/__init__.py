@@ -40,6 +40,7 @@ _BUILTIN: dict[str, str] = {
     "gemini": "ps3_eval.models.api.gemini:GeminiModel",
     "hf": "ps3_eval.models.hf:HfModel",
     "ps3": "ps3_eval.models.ps3_encoder:Ps3Encoder",
+    "vila-hd": "ps3_eval.models.vila_hd:VilaHd",
 }
 _REGISTERED: dict[str, str | type[Backend]] = {}
 

@@ -85,6 +85,61 @@ def overlay(image: Any, probs: Any, path: Path) -> None:
     Image.composite(red, small, mask.point(lambda v: int(v * 0.6))).save(path)
 
 
+def read_selection(
+    maps: Any,
+    probs: list[Any],
+    image_size: tuple[int, int],
+    low_res_tokens: int,
+    scales: list[int],
+    *,
+    top_down: bool,
+) -> tuple[Selection, dict[str, Any]]:
+    """What PS3 selected for one image, from its selection maps (one per high-res scale).
+
+    Shared by the ``ps3`` backend and ``vila-hd`` (whose PS3 tower hands back the same maps).
+
+    Args:
+        maps: The selection maps (``B x H x W`` each, the first image is read), or None when no
+            high-res pass ran.
+        probs: Each high-res scale's selection probabilities for the image (``H x W``).
+        image_size: The original image's ``(width, height)``.
+        low_res_tokens: Tokens of the low-resolution pass.
+        scales: PS3's scales, the low-resolution one first.
+        top_down: Whether a prompt steered the selection.
+
+    Returns:
+        The selection record (the largest scale's mask, for box recall) and the per-scale facts.
+    """
+    grids = [tuple(int(v) for v in p.shape[-2:]) for p in probs]
+    totals = [h * w for h, w in grids]
+    if maps is None:
+        selected, top = [0] * len(grids), None
+    else:
+        selected = [int(m[0].sum()) for m in maps]
+        top = maps[-1][0].bool().cpu().numpy()
+    n_sel, n_total = sum(selected), sum(totals)
+    mode = "full" if n_sel >= n_total else ("top_down" if top_down else "bottom_up")
+    rows, cols = grids[-1]
+    selection = Selection(
+        mode=mode,
+        selected_patches=n_sel,
+        total_patches=n_total,
+        grid=(rows, cols),
+        patch_px=image_size[0] / cols,
+        patch_px_y=image_size[1] / rows,
+        mask_runs=Selection.encode_mask(top) if top is not None else [rows * cols],
+    )
+    extra: dict[str, Any] = {
+        "scales": scales,
+        "selected_per_scale": selected,
+        "grid_per_scale": [list(g) for g in grids],
+        "low_res_tokens": low_res_tokens,
+        "selection_ratio": n_sel / n_total if n_total else 0.0,
+        "llm_tokens": n_sel // 4,  # VILA-HD's 2x2 projector: a quarter of the patches
+    }
+    return selection, extra
+
+
 class Ps3Encoder(Backend):
     """PS3 alone: what it selects and what that costs, per image."""
 
@@ -206,36 +261,15 @@ class Ps3Encoder(Backend):
             ) from None
         end = time.perf_counter()
         probs = [p[0].float().cpu().numpy() for p in out.selection_probs]
-        maps = getattr(out, "selection_maps", None)
-        grids = [tuple(int(v) for v in p.shape) for p in probs]
-        totals = [h * w for h, w in grids]
-        if maps is None:  # no high-res pass
-            selected = [0] * len(grids)
-            top = None
-        else:
-            selected = [int(m[0].sum()) for m in maps]
-            top = maps[-1][0].bool().cpu().numpy()
-        low = int(self.encoder.low_res_token_num)
-        n_sel, n_total = sum(selected), sum(totals)
-        mode = "full" if n_sel >= n_total else ("top_down" if prompt is not None else "bottom_up")
-        rows, cols = grids[-1]
-        selection = Selection(
-            mode=mode,
-            selected_patches=n_sel,
-            total_patches=n_total,
-            grid=(rows, cols),
-            patch_px=image.width / cols,
-            patch_px_y=image.height / rows,
-            mask_runs=Selection.encode_mask(top) if top is not None else [rows * cols],
+        selection, extra = read_selection(
+            getattr(out, "selection_maps", None),
+            probs,
+            image.size,
+            int(self.encoder.low_res_token_num),
+            list(self.encoder.ps3_scales),
+            top_down=prompt is not None,
         )
-        extra: dict[str, Any] = {
-            "scales": list(self.encoder.ps3_scales),
-            "selected_per_scale": selected,
-            "grid_per_scale": [list(g) for g in grids],
-            "low_res_tokens": low,
-            "selection_ratio": n_sel / n_total if n_total else 0.0,
-            "llm_tokens": n_sel // 4,
-        }
+        low, n_sel = extra["low_res_tokens"], selection.selected_patches
         if self.device.startswith("cuda"):
             extra["peak_memory_mb"] = torch.cuda.max_memory_allocated(self.device) / 2**20
         if self.ps3_args.maps_dir:
