@@ -41,6 +41,7 @@ _BUILTIN: dict[str, str] = {
     "hf": "ps3_eval.models.hf:HfModel",
     "ps3": "ps3_eval.models.ps3_encoder:Ps3Encoder",
     "vila-hd": "ps3_eval.models.vila_hd:VilaHd",
+    "lmms": "ps3_eval.models.lmms:LmmsModel",
 }
 _REGISTERED: dict[str, str | type[Backend]] = {}
 
