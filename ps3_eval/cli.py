@@ -133,6 +133,14 @@ def print_summary(summary: Any, console: Console = out) -> None:
         console.print(f"[red]error x{count}[/red]: {message}", soft_wrap=True, highlight=False)
 
 
+def _show(summary: Any, as_json: bool) -> None:
+    """A summary as JSON (for scripts) or as the terminal table."""
+    if as_json:
+        out.print_json(summary.model_dump_json())
+    else:
+        print_summary(summary)
+
+
 @app.command("run")
 def run_cmd(
     task: Annotated[str, typer.Option("--task", "-t", help="Task name or card file path.")] = "",
@@ -235,10 +243,8 @@ def run_cmd(
         raise typer.Exit(130) from None
     finally:
         view.stop()
-    if as_json:
-        out.print_json(summary.model_dump_json())
-    else:
-        print_summary(summary)
+    _show(summary, as_json)
+    if not as_json:
         where = run_dir[0] if run_dir else output_dir
         out.print(f"[dim]saved to {where}[/dim]", soft_wrap=True, highlight=False)
     if summary.spec.shard and run_dir:
@@ -265,10 +271,8 @@ def merge_cmd(
     from ps3_eval.runner.shards import merge
 
     summary = merge(run_dir)
-    if as_json:
-        out.print_json(summary.model_dump_json())
-    else:
-        print_summary(summary)
+    _show(summary, as_json)
+    if not as_json:
         out.print(f"[dim]merged into {run_dir}[/dim]", soft_wrap=True, highlight=False)
 
 
@@ -285,10 +289,7 @@ def show_cmd(
         raise UsageError(
             f"{run_dir} has no summary.json yet; finish it with `ps3-eval run --resume {run_dir}`."
         )
-    if as_json:
-        out.print_json(run.summary.model_dump_json())
-    else:
-        print_summary(run.summary)
+    _show(run.summary, as_json)
 
 
 @app.command("tasks")

@@ -78,7 +78,8 @@ def overlay(image: Any, probs: Any, path: Path) -> None:
     p = np.asarray(probs, dtype=np.float32)
     span = float(p.max() - p.min()) or 1.0
     heat = ((p - p.min()) / span * 255).astype(np.uint8)
-    small = image.convert("RGB").resize((min(image.width, 1024), min(image.height, 576)))
+    small = image.convert("RGB")
+    small.thumbnail((1024, 1024))  # the aspect ratio kept
     mask = Image.fromarray(heat, "L").resize(small.size, Image.Resampling.NEAREST)
     red = Image.new("RGB", small.size, (255, 0, 0))
     path.parent.mkdir(parents=True, exist_ok=True)
