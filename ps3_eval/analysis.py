@@ -105,6 +105,10 @@ def runs_df(paths: str | Path | Iterable[str | Path] = "runs") -> pd.DataFrame:
                 visual_tokens=s.tokens.visual,
                 output_tokens=s.tokens.output,
                 cost=s.cost.total,
+                vision_encoder_mean=s.stage_means.get("vision_encoder"),
+                llm_mean=s.stage_means.get("llm"),
+                ttft_mean=s.stage_means.get("ttft"),
+                peak_memory_mb=s.peak_memory_mb,
                 throughput=s.throughput,
                 answered_throughput=s.answered_throughput,
             )

@@ -111,6 +111,10 @@ def print_summary(summary: Any, console: Console = out) -> None:
     if s.n_unparsed:
         extraction += f"; {s.n_unparsed} answers unparsed (scored wrong)"
     console.print(f"answers: {extraction}", soft_wrap=True, highlight=False)
+    if s.stage_means or s.peak_memory_mb is not None:
+        stages = ", ".join(f"{k} {v:.3f}s" for k, v in s.stage_means.items())
+        peak = f"peak GPU memory {s.peak_memory_mb:.0f} MB" if s.peak_memory_mb else ""
+        console.print(f"stage means: {'; '.join(x for x in (stages, peak) if x)}", highlight=False)
     if s.cost.prices:
         unpriced = f", {s.cost.n_unpriced} calls without a price" if s.cost.n_unpriced else ""
         console.print(

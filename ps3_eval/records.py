@@ -632,4 +632,9 @@ class RunSummary(_Record):
     """Samples whose answer a judge extracted."""
     cost: CostStats = Field(default_factory=CostStats)
     """Price of the model's calls (API backends with a known price)."""
+    stage_means: dict[str, float] = Field(default_factory=dict)
+    """Mean seconds of ``vision_encoder``, ``llm`` and ``ttft`` over the calls that answered,
+    for the backends that time them (the ViT and LLM latency of the paper's Table 9)."""
+    peak_memory_mb: float | None = None
+    """Highest GPU memory any call of the run reported (local backends on CUDA)."""
     finished_at: datetime = Field(default_factory=utcnow)

@@ -100,6 +100,13 @@ def test_batches_answer_as_single_requests(checkpoint: Path, tmp_path: Path) -> 
     four = _run(checkpoint, tmp_path / "four", batch_size=4, max_pixels=640 * 360)
     # batch_size only changes how calls are made: the same run, the same folder name
     assert one.run_id == four.run_id
+    # the summary keeps the stage split (Table 9's ViT and LLM latency); no GPU, no peak memory
+    assert (
+        0
+        < one.stage_means["vision_encoder"]
+        < one.stage_means["llm"] + one.stage_means["vision_encoder"]
+    )
+    assert one.peak_memory_mb is None
     a = {r.sample_id: r for r in load_run(tmp_path / "one" / one.run_id).results}
     b = {r.sample_id: r for r in load_run(tmp_path / "four" / four.run_id).results}
     assert set(a) == set(b) and len(a) == 6

@@ -312,3 +312,25 @@ def test_results_are_self_contained(toy_card: Path, tmp_path: Path) -> None:
     assert bad.question == "Which colour is square 5?"
     stored = json.loads((out / s.run_id / "samples.jsonl").read_text().splitlines()[0])
     assert "data" not in json.dumps(stored["images"])  # by reference, never pixels
+
+
+def test_summary_keeps_stage_means_and_the_peak_memory() -> None:
+    from datetime import datetime, timezone
+
+    from ps3_eval.records import ModelOutput, RunSpec, SampleResult, Timing
+    from ps3_eval.runner.summary import summarize
+
+    now = datetime.now(timezone.utc)
+    spec = RunSpec(task="t", task_version="1", card_digest="c", model="m", model_fingerprint="f")
+
+    def result(i: int, vision: float | None, peak: float | None) -> SampleResult:
+        extra = {} if peak is None else {"peak_memory_mb": peak}
+        out = ModelOutput(text="a", timing=Timing(latency=1.0, vision_encoder=vision), extra=extra)
+        return SampleResult(sample_id=str(i), output=out, scores={"accuracy": 1.0},
+                            started_at=now, finished_at=now)  # fmt: skip
+
+    s = summarize("r", spec, [result(0, 0.2, 900.0), result(1, 0.4, 1200.0), result(2, None, None)],
+                  n_total=3)  # fmt: skip
+    assert s.stage_means == {"vision_encoder": pytest.approx(0.3)}
+    assert s.peak_memory_mb == 1200.0
+    assert summarize("r", spec, [result(0, None, None)], n_total=1).peak_memory_mb is None

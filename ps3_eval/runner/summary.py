@@ -87,6 +87,16 @@ def error_line(message: str | None) -> str:
     return lines[0][:200] if lines else "(error without a message)"
 
 
+def _stage_means(outputs: list[ModelOutput]) -> dict[str, float]:
+    """Mean seconds per timed stage, over the calls that report it."""
+    means = {}
+    for stage in ("vision_encoder", "llm", "ttft"):
+        values = [v for o in outputs if (v := getattr(o.timing, stage)) is not None]
+        if values:
+            means[stage] = sum(values) / len(values)
+    return means
+
+
 def summarize(
     run_id: str,
     spec: RunSpec,
@@ -147,4 +157,13 @@ def summarize(
         judge_tokens=_tokens([j.usage for j in judged if j.error is None]),
         n_judged=sum(j.error is None for j in judged),
         cost=_cost(live),
+        stage_means=_stage_means(live),
+        peak_memory_mb=max(
+            (
+                float(r.output.extra["peak_memory_mb"])
+                for r in everything
+                if "peak_memory_mb" in r.output.extra
+            ),
+            default=None,
+        ),
     )
