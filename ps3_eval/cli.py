@@ -490,6 +490,12 @@ _SeriesOption = Annotated[
 ]
 
 
+def _sources(given: list[str] | None) -> str | list[str]:
+    """One source as itself (a sweep spec is one file), several as a list; default runs/."""
+    picked = given or ["runs"]
+    return picked[0] if len(picked) == 1 else picked
+
+
 def _where(pairs: list[str] | None) -> dict[str, str]:
     return {k: str(v) for k, v in _kv(pairs, "--where").items()}
 
@@ -518,9 +524,8 @@ def report_cmd(
     """Write an HTML and a Markdown report of one run, a sweep, or a set of runs."""
     from ps3_eval.report import build_report
 
-    picked = sources or ["runs"]
     report = build_report(
-        picked[0] if len(picked) == 1 else picked,
+        _sources(sources),
         out=out_dir,
         title=title,
         paper=paper,
@@ -566,10 +571,9 @@ def plot_cmd(
     """Draw one figure from the runs chosen by the filters."""
     from ps3_eval.report import plot
 
-    picked = sources or ["runs"]
     path = plot(
         kind,
-        picked[0] if len(picked) == 1 else picked,
+        _sources(sources),
         out=out_file,
         metric=metric,
         task=task,

@@ -70,11 +70,16 @@ class PaperTable(_Strict):
         return rows[0].values[key]
 
 
-def tables_dir() -> Path:
-    """The folder holding the tables (inside the installed package)."""
+def shipped_dir() -> Path:
+    """The shipped benchmarks folder (``ps3_eval.benchmarks``, inside the installed package)."""
     import ps3_eval.benchmarks as shipped
 
-    return Path(next(iter(shipped.__path__))) / "paper"
+    return Path(next(iter(shipped.__path__)))
+
+
+def tables_dir() -> Path:
+    """The folder holding the tables (inside the installed package)."""
+    return shipped_dir() / "paper"
 
 
 def load_table(name: str) -> PaperTable:
@@ -165,7 +170,7 @@ def parse_ref(ref: str) -> tuple[PaperTable, str | None]:
 
 
 def match_run(
-    ref: str,
+    ref: str | tuple[PaperTable, str | None],
     task: str,
     model_args: dict[str, Any],
     metrics: dict[str, tuple[float, float, float] | None],
@@ -176,12 +181,13 @@ def match_run(
     state is equal. ``select`` is always compared: a run or row without one reads every patch (1).
 
     Args:
-        ref: A table name, with ``:model`` to keep one model's rows.
+        ref: A table name, with ``:model`` to keep one model's rows, or what :func:`parse_ref`
+            returned for it (so matching many runs reads the table once).
         task: The run's task (card name).
         model_args: The run's model arguments.
         metrics: The run's values by metric name, as (mean, ci_low, ci_high) in the run's scale.
     """
-    table, model = parse_ref(ref)
+    table, model = parse_ref(ref) if isinstance(ref, str) else ref
     columns = [c for c in table.columns if c.task == task and c.metric in metrics]
     if not columns:
         return []

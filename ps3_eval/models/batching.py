@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
+from ps3_eval.models.base import Backend
 from ps3_eval.records import ModelOutput, Request
 
 BatchFn = Callable[[Sequence[Request]], list[ModelOutput]]
@@ -101,3 +102,22 @@ class Batcher:
     def close(self) -> None:
         """Stop the batch thread (after the batch it runs, if any)."""
         self._pool.shutdown(wait=True)
+
+
+class BatchedBackend(Backend):
+    """A backend whose calls go through a :class:`Batcher` (set ``self.batcher`` when built)."""
+
+    batcher: Batcher
+
+    @property
+    def min_concurrency(self) -> int:
+        """A batch fills only with as many requests in flight."""
+        return self.batcher.batch_size
+
+    async def generate(self, request: Request) -> ModelOutput:
+        """Answer one request as part of a batch."""
+        return await self.batcher.submit(request)
+
+    async def aclose(self) -> None:
+        """Stop the batch thread."""
+        self.batcher.close()

@@ -10,7 +10,6 @@ runs Qwen2-VL at up to 4,000,000). Needs the ``hf`` extra: ``pip install "ps3-ev
 from __future__ import annotations
 
 import math
-import os
 import time
 from collections.abc import Sequence
 from typing import Any, ClassVar, Literal
@@ -18,8 +17,9 @@ from typing import Any, ClassVar, Literal
 from pydantic import Field
 
 from ps3_eval.errors import UsageError
-from ps3_eval.models.base import Backend, ModelArgs
-from ps3_eval.models.batching import Batcher
+from ps3_eval.models.base import ModelArgs
+from ps3_eval.models.batching import BatchedBackend, Batcher
+from ps3_eval.models.torch_device import pick_device, synchronize
 from ps3_eval.records import ImagePart, ModelOutput, Request, TextPart, Timing, Usage
 
 
@@ -47,16 +47,6 @@ class HfArgs(ModelArgs):
     trust_remote_code: bool = Field(False, description="run the checkpoint's own code")
 
 
-def _device(choice: str) -> str:
-    import torch
-
-    if choice != "auto":
-        return choice
-    if torch.cuda.is_available():
-        return f"cuda:{int(os.environ.get('LOCAL_RANK', '0'))}"
-    return "cpu"
-
-
 def cap_pixels(size: tuple[int, int], max_pixels: int | None) -> tuple[int, int]:
     """The largest size with the same aspect ratio and at most ``max_pixels`` pixels."""
     w, h = size
@@ -69,7 +59,7 @@ def cap_pixels(size: tuple[int, int], max_pixels: int | None) -> tuple[int, int]
     return w2, h2
 
 
-class HfModel(Backend):
+class HfModel(BatchedBackend):
     """A Hugging Face image-text-to-text model, run locally with batching."""
 
     name = "hf"
@@ -92,7 +82,7 @@ class HfModel(Backend):
                 "the hf backend needs torch and transformers: pip install 'ps3-eval[hf]'."
             ) from None
         transformers: Any = _transformers  # its stubs do not follow the Auto classes
-        self.device = _device(args.device)
+        self.device = pick_device(args.device)
         common: dict[str, Any] = {
             "revision": args.revision,
             "trust_remote_code": args.trust_remote_code,
@@ -144,11 +134,6 @@ class HfModel(Backend):
         self._hook_vision()
         self.batcher = Batcher(self._run_batch, args.batch_size)
 
-    @property
-    def min_concurrency(self) -> int:
-        """A batch fills only with as many requests in flight."""
-        return self.hf_args.batch_size
-
     def _hook_vision(self) -> None:
         """Time the vision tower inside each forward pass (synchronised on CUDA)."""
         tower = None
@@ -172,22 +157,16 @@ class HfModel(Backend):
         started: list[float] = []
 
         def before(*_: Any) -> None:
-            self._sync()
+            synchronize(self.device)
             started.append(time.perf_counter())
 
         def after(*_: Any) -> None:
-            self._sync()
+            synchronize(self.device)
             if started:
                 self.vision_seconds += time.perf_counter() - started.pop()
 
         tower.register_forward_pre_hook(before)
         tower.register_forward_hook(after)
-
-    def _sync(self) -> None:
-        if self.device.startswith("cuda"):
-            import torch
-
-            torch.cuda.synchronize(self.device)
 
     def _conversation(self, request: Request) -> tuple[list[dict[str, Any]], list[Any]]:
         messages, images = [], []
@@ -212,9 +191,10 @@ class HfModel(Backend):
         import torch
 
         start = time.perf_counter()
-        texts, images = [], []
+        texts, images, sizes = [], [], []
         for request in requests:
             messages, imgs = self._conversation(request)
+            sizes.append([im.size for im in imgs])  # as given to the processor
             texts.append(
                 self.processor.apply_chat_template(
                     messages, add_generation_prompt=True, tokenize=False
@@ -240,7 +220,7 @@ class HfModel(Backend):
         self.vision_seconds = 0.0
         with torch.inference_mode():
             out = self.model.generate(**inputs, **kwargs, pad_token_id=self.tokenizer.pad_token_id)
-        self._sync()
+        synchronize(self.device)
         done = time.perf_counter()
         prompt_len = inputs["input_ids"].shape[1]
         eos = {self.tokenizer.eos_token_id, self.tokenizer.pad_token_id}
@@ -266,21 +246,8 @@ class HfModel(Backend):
                         llm=done - prepared - self.vision_seconds,
                         stages={"preprocess": prepared - start, "generate": done - prepared},
                     ),
-                    image_sizes=[
-                        cap_pixels(p.image.size, self.hf_args.max_pixels)
-                        for m in request.messages
-                        for p in m.content
-                        if isinstance(p, ImagePart)
-                    ],
+                    image_sizes=sizes[i],
                     extra={"batch_size": len(requests)},
                 )
             )
         return outputs
-
-    async def generate(self, request: Request) -> ModelOutput:
-        """Answer one request as part of a batch."""
-        return await self.batcher.submit(request)
-
-    async def aclose(self) -> None:
-        """Stop the batch thread."""
-        self.batcher.close()

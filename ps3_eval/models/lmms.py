@@ -18,8 +18,8 @@ from typing import Any, ClassVar
 from pydantic import Field
 
 from ps3_eval.errors import UsageError
-from ps3_eval.models.base import Backend, ModelArgs
-from ps3_eval.models.batching import Batcher
+from ps3_eval.models.base import ModelArgs
+from ps3_eval.models.batching import BatchedBackend, Batcher
 from ps3_eval.records import ImagePart, ModelOutput, Request, TextPart, Timing, Usage
 
 TASK, SPLIT = "ps3_eval", "test"
@@ -47,7 +47,7 @@ def _messages(doc: dict[str, Any]) -> list[dict[str, Any]]:
     return list(doc["messages"])
 
 
-class LmmsModel(Backend):
+class LmmsModel(BatchedBackend):
     """An lmms-eval model class behind ps3-eval's model seam."""
 
     name = "lmms"
@@ -87,11 +87,6 @@ class LmmsModel(Backend):
         self.lm.task_dict = {TASK: {SPLIT: {}}}
         self._ids = itertools.count()
         self.batcher = Batcher(self._run_batch, args.batch_size)
-
-    @property
-    def min_concurrency(self) -> int:
-        """A batch fills only with as many requests in flight."""
-        return self.lmms_args.batch_size
 
     def _run_batch(self, requests: Sequence[Request]) -> list[ModelOutput]:
         docs = self.lm.task_dict[TASK][SPLIT]
@@ -157,11 +152,3 @@ class LmmsModel(Backend):
                 )
             )
         return outputs
-
-    async def generate(self, request: Request) -> ModelOutput:
-        """Answer one request as part of a batch."""
-        return await self.batcher.submit(request)
-
-    async def aclose(self) -> None:
-        """Stop the batch thread."""
-        self.batcher.close()

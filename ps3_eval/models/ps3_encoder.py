@@ -13,7 +13,6 @@ Needs the ``ps3`` extra: ``pip install "ps3-eval[ps3]"``.
 
 from __future__ import annotations
 
-import os
 import re
 import time
 from pathlib import Path
@@ -23,6 +22,7 @@ from pydantic import Field, field_validator
 
 from ps3_eval.errors import ModelError, UsageError
 from ps3_eval.models.base import Backend, ModelArgs
+from ps3_eval.models.torch_device import pick_device, synchronize
 from ps3_eval.records import ImagePart, ModelOutput, Request, Selection, TextPart, Timing, Usage
 
 LookClose = int | Literal["all"]
@@ -166,14 +166,7 @@ class Ps3Encoder(Backend):
                 f"pip install 'ps3-eval[ps3]'."
             ) from None
         self.torch = torch
-        device = args.device
-        if device == "auto":
-            device = (
-                f"cuda:{int(os.environ.get('LOCAL_RANK', '0'))}"
-                if torch.cuda.is_available()
-                else "cpu"
-            )
-        self.device = device
+        self.device = pick_device(args.device)
         self.dtype = getattr(torch, args.dtype)
         kw: dict[str, Any] = {"revision": args.revision}
         try:
@@ -204,10 +197,6 @@ class Ps3Encoder(Backend):
                 )
             self.encoder.max_select_num_each_scale = per_scale  # this instance's model only
 
-    def _sync(self) -> None:
-        if self.device.startswith("cuda"):
-            self.torch.cuda.synchronize(self.device)
-
     def _controls(self) -> dict[str, Any]:
         a = self.ps3_args
         if a.num_token_look_close is not None:
@@ -236,7 +225,7 @@ class Ps3Encoder(Backend):
                 prompt = self.text_model(tokens).prompt
         if self.device.startswith("cuda"):
             torch.cuda.reset_peak_memory_stats(self.device)
-        self._sync()
+        synchronize(self.device)
         begin = time.perf_counter()
         try:
             with torch.inference_mode():
@@ -246,7 +235,7 @@ class Ps3Encoder(Backend):
                     smooth_selection_prob=self.ps3_args.smooth_selection_prob,
                     **self._controls(),
                 )
-            self._sync()
+            synchronize(self.device)
         except torch.cuda.OutOfMemoryError as exc:
             raise ModelError(f"out of GPU memory in the PS3 encoder: {exc}") from None
         except ValueError as exc:

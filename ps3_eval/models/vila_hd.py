@@ -19,6 +19,7 @@ from pydantic import Field, field_validator
 from ps3_eval.errors import ModelError, UsageError
 from ps3_eval.models.base import Backend, ModelArgs
 from ps3_eval.models.ps3_encoder import read_selection
+from ps3_eval.models.torch_device import synchronize
 from ps3_eval.records import ImagePart, ModelOutput, Request, TextPart, Timing, Usage
 
 PASS_PATCHES = 2560
@@ -170,16 +171,12 @@ class VilaHd(Backend):
         self.model = self.model.to(getattr(torch, args.dtype))
         apply_controls(self.model, args)
         self.device = str(next(self.model.parameters()).device)
-        self.clock = _Clock(self._sync)
+        self.clock = _Clock(lambda: synchronize(self.device))
         tower = self.model.get_vision_tower()
         tower.register_forward_pre_hook(self.clock.start)
         tower.register_forward_hook(self.clock.vision_done)
         self.model.llm.register_forward_pre_hook(self.clock.start)
         self.model.llm.register_forward_hook(self.clock.llm_done, with_kwargs=True)
-
-    def _sync(self) -> None:
-        if self.device.startswith("cuda"):
-            self.torch.cuda.synchronize(self.device)
 
     def answer(self, request: Request) -> ModelOutput:
         """Generate one answer (blocking), with the stage timings and PS3's selection."""
@@ -213,7 +210,7 @@ class VilaHd(Backend):
                 text = self.model.generate_content(parts, generation_config=config)
             except torch.cuda.OutOfMemoryError as exc:
                 raise ModelError(f"out of GPU memory in VILA-HD: {exc}") from None
-        self._sync()
+        synchronize(self.device)
         end = time.perf_counter()
         calls = self.clock.llm_calls
         prefill = calls[0] if calls else None

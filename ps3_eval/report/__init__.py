@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Union
 
 from ps3_eval.errors import UsageError
-from ps3_eval.paper import PaperMatch, match_run, parse_ref
+from ps3_eval.paper import PaperMatch, PaperTable, match_run, parse_ref
 from ps3_eval.report.figures import KINDS, Figure, build_figure, build_figures, pareto
 from ps3_eval.report.findings import findings
 from ps3_eval.report.markdown import render_markdown
@@ -101,12 +101,14 @@ def choose_runs(
     return _Chosen(runs, title, "", [], [])
 
 
-def _paper(rows: list[RunRow], refs: Sequence[str]) -> list[tuple[str, PaperMatch]]:
+def _paper(
+    rows: list[RunRow], tables: Sequence[tuple[PaperTable, str | None]]
+) -> list[tuple[str, PaperMatch]]:
     out = []
     for r in rows:
         values = {k: (v.mean, v.ci_low, v.ci_high) for k, v in r.metrics.items()}
-        for ref in refs:
-            out += [(r.label, m) for m in match_run(ref, r.spec.task, r.args, dict(values))]
+        for table in tables:
+            out += [(r.label, m) for m in match_run(table, r.spec.task, r.args, dict(values))]
     return out
 
 
@@ -146,9 +148,9 @@ def build_report(
     """
     chosen = choose_runs(source, task=task, model=model, where=where, series=series)
     refs = list(paper) if paper is not None else chosen.paper
-    for ref in refs:
-        parse_ref(ref)  # a bad reference fails before any run is read
+    tables = [parse_ref(ref) for ref in refs]  # read once; a bad one fails before any run is
     rows, kept = report_rows(chosen.runs, metric, gallery)
+    matches = _paper(rows, tables)
     facts = list(extra_findings) + findings(rows)
     if chosen.missing:
         n = len(chosen.missing)
@@ -158,7 +160,6 @@ def build_report(
             f"{', '.join(chosen.missing)}.",
         )
     figures = build_figures(rows)
-    matches = _paper(rows, refs)
     folder = Path(out)
     folder.mkdir(parents=True, exist_ok=True)
     name, text = title or chosen.title, chosen.intro if intro is None else intro

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ps3_eval.errors import UsageError
+from ps3_eval.runner.images import read_bytes
 from ps3_eval.tasks import BrokenSample, Task
 from ps3_eval.version import __version__
 
@@ -73,12 +74,7 @@ def _rows(task: Task) -> Iterator[dict[str, Any]]:
                 f"{len(sample.images)}."
             )
         src = sample.images[0]
-        if src.data is not None:
-            data = src.data
-        elif src.path and Path(src.path).is_file():
-            data = Path(src.path).read_bytes()
-        else:
-            raise UsageError(f"sample {sample.id} of '{task.name}' has no readable image.")
+        data = read_bytes(src)
         yield {
             "id": sample.id,
             "image": {"bytes": data, "path": Path(src.path).name if src.path else None},
