@@ -188,6 +188,16 @@ def run_cmd(
             "to end merges them. Under torchrun / accelerate launch it comes from RANK/WORLD_SIZE."
         ),
     ] = None,
+    image_side: Annotated[
+        int | None,
+        typer.Option(
+            help="Show the model each image at most this many pixels on its long side "
+            "(downsampled from the original; a rung of a resolution ladder)."
+        ),
+    ] = None,
+    no_image: Annotated[
+        bool, typer.Option("--no-image", help="Ask without the images (answerable blind?).")
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
@@ -232,6 +242,8 @@ def run_cmd(
             prompt=prompt,
             judge=judge,
             shard=shard,
+            image_side=image_side,
+            no_image=no_image,
             on_progress=view.update,
             on_start=started,
         )

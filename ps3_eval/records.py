@@ -110,6 +110,9 @@ class ImagePart(_Record):
     """Content hash of the encoded source, used to key the response cache."""
     source: str | None = None
     """Where the image came from, for error messages and reports."""
+    source_size: tuple[int, int] | None = Field(default=None, exclude=True)
+    """``(width, height)`` of the source as stored, when the run shows it smaller (the run's
+    ``image_side``); ``None`` when ``width`` and ``height`` are the source's own."""
 
 
 class Message(_Record):
@@ -501,6 +504,13 @@ class RunSpec(_Record):
     """Every invocation that worked on the run, in order; results name theirs by index."""
     shard: str | None = None
     """``k/n`` in a shard's own folder (the run's identity leaves it out: see runner.shards)."""
+    image_side: int | None = None
+    """Each image shown to the model at most this many pixels on its long side, downsampled from
+    the original (Lanczos, aspect kept; smaller images as stored). ``None``: as stored. The rungs
+    of a resolution ladder (MRR studies, answerability checks) are runs that differ in it."""
+    no_image: bool | None = None
+    """``True``: the model gets the prompt without the sample's images (is the question answerable
+    without looking?). ``None`` otherwise."""
     operational: list[str] = Field(default_factory=list)
     """The backend's operational arguments (timeouts, rate limits, batch size): recorded in
     ``model_args`` but left out of the identity, so changing them continues the same run."""
@@ -527,7 +537,9 @@ class RunSpec(_Record):
             spec = self.model_copy(update={"model_args": args})
         blob = spec.model_dump_json(include=keys)
         # Added later: part of the identity only when set, so runs made before keep theirs.
-        extra = self.model_dump_json(include={"prompt", "judge"}, exclude_none=True)
+        extra = self.model_dump_json(
+            include={"prompt", "judge", "image_side", "no_image"}, exclude_none=True
+        )
         if extra != "{}":
             blob += extra
         return hashlib.sha256(blob.encode()).hexdigest()[:10]

@@ -125,6 +125,8 @@ def _plan(
     prompt: str | None,
     judge: str | Backend | None,
     shard: tuple[int, int] | None = None,
+    image_side: int | None = None,
+    no_image: bool = False,
 ) -> _Plan:
     """Load the task and backend, find or create the run directory, and open a new session."""
     if resume is not None:
@@ -174,6 +176,8 @@ def _plan(
             judge=judge_backend.fingerprint() if judge_backend else None,
             judge_model=judge_backend.name if judge_backend else None,
             judge_args=judge_backend.args_dict() if judge_backend else {},
+            image_side=image_side,
+            no_image=True if no_image else None,
             package_version=__version__,
             code_revision=code_revision(),
         )
@@ -267,6 +271,8 @@ async def evaluate_async(
     prompt: str | None = None,
     judge: str | Backend | None = None,
     shard: str | tuple[int, int] | None = None,
+    image_side: int | None = None,
+    no_image: bool = False,
     on_progress: Callable[[Progress], None] | None = None,
     on_start: Callable[[Progress, Path], None] | None = None,
 ) -> RunSummary:
@@ -281,6 +287,10 @@ async def evaluate_async(
         raise UsageError(f"concurrency must be at least 1, got {concurrency}.")
     if timeout is not None and timeout <= 0:
         raise UsageError(f"timeout must be a positive number of seconds, got {timeout}.")
+    if image_side is not None and image_side < 16:
+        raise UsageError(f"image_side must be at least 16 pixels, got {image_side}.")
+    if image_side is not None and no_image:
+        raise UsageError("give image_side or no_image, not both: without images there is no side.")
     part = parse_shard(shard) if isinstance(shard, str) else shard or shard_from_env()
     if part is not None and resume is not None:
         raise UsageError("--resume finishes a run folder as recorded; drop --shard (a shard's "
@@ -300,6 +310,8 @@ async def evaluate_async(
         prompt=prompt,
         judge=judge,
         shard=part,
+        image_side=image_side,
+        no_image=no_image,
     )
     part = parse_shard(plan.spec.shard) if plan.spec.shard else None
     workers = decode_workers or _default_workers()
@@ -383,6 +395,8 @@ def evaluate(
     prompt: str | None = None,
     judge: str | Backend | None = None,
     shard: str | tuple[int, int] | None = None,
+    image_side: int | None = None,
+    no_image: bool = False,
     on_progress: Callable[[Progress], None] | None = None,
     on_start: Callable[[Progress, Path], None] | None = None,
 ) -> RunSummary:
@@ -417,6 +431,11 @@ def evaluate(
             folder (``ps3-eval merge`` does it by hand). Under torchrun / accelerate launch
             (``WORLD_SIZE`` > 1) it defaults to ``RANK + 1`` of ``WORLD_SIZE``. The summary
             returned is the shard's.
+        image_side: show the model each image at most this many pixels on its long side,
+            downsampled from the original (a rung of a resolution ladder); part of the run's
+            identity.
+        no_image: ask without the images (is the question answerable without looking?); part
+            of the run's identity.
         on_progress: called after every recorded sample with live counters.
         on_start: called once before samples run, with the counters and the run directory.
 
@@ -442,6 +461,8 @@ def evaluate(
         prompt=prompt,
         judge=judge,
         shard=shard,
+        image_side=image_side,
+        no_image=no_image,
         on_progress=on_progress,
         on_start=on_start,
     )

@@ -185,3 +185,25 @@ def decode_bytes(raw: bytes, draft: tuple[int, int] | None = None) -> Image.Imag
         opened.draft("RGB", draft)
     opened.load()
     return _to_rgb(_upright(opened))
+
+
+def shrink_to_side(img: Image.Image, side: int) -> Image.Image:
+    """``img`` downsampled so its long side is at most ``side`` (Lanczos, aspect kept).
+
+    An image already within ``side`` is returned as it is: a resolution ladder never upsamples.
+    """
+    width, height = img.size
+    if max(width, height) <= side:
+        return img
+    scale = side / max(width, height)
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    # reducing_gap resamples in two steps (a box reduction, then Lanczos): the same result to the
+    # eye at a fraction of the time on 4K frames.
+    return img.resize(size, Image.Resampling.LANCZOS, reducing_gap=3.0)
+
+
+def encode_png(img: Image.Image) -> bytes:
+    """``img`` as PNG bytes (lossless, for backends that take encoded images)."""
+    buf = io.BytesIO()
+    img.save(buf, format="PNG", compress_level=1)
+    return buf.getvalue()

@@ -33,7 +33,7 @@ from ps3_eval.records import (
     utcnow,
 )
 from ps3_eval.runner.cache import ResponseCache
-from ps3_eval.runner.images import decode, probe
+from ps3_eval.runner.images import decode, encode_png, probe, shrink_to_side
 from ps3_eval.runner.judge import Judge
 from ps3_eval.runner.store import RunStore
 from ps3_eval.scoring import Score
@@ -109,19 +109,35 @@ def encoded_part(src: ImageSource) -> ImagePart:
     )
 
 
-def decode_all(sample: Sample, pixels: bool = True) -> list[ImagePart]:
+def decode_all(sample: Sample, pixels: bool = True, side: int | None = None) -> list[ImagePart]:
     """Decode every image of a sample (runs in the decode pool).
 
-    With ``pixels`` false only the encoded bytes and the header are read (API backends).
+    With ``pixels`` false only the encoded bytes and the header are read (API backends). With
+    ``side``, images longer than that are shown downsampled (re-encoded losslessly for backends
+    that take encoded images) and keep their source's size in ``source_size``.
     """
-    parts = []
-    if not pixels:
+    if not pixels and side is None:
         return [encoded_part(src) for src in sample.images]
+    parts = []
     for src in sample.images:
         img, digest = decode(src)
-        parts.append(
-            ImagePart(image=img, width=img.width, height=img.height, digest=digest, source=src.path)
+        source_size = None
+        if side is not None:
+            shown = shrink_to_side(img, side)
+            if shown is not img:
+                source_size = img.size
+            img = shown
+        part = ImagePart(
+            image=img,
+            width=img.width,
+            height=img.height,
+            digest=digest,
+            source=src.path,
+            source_size=source_size,
         )
+        if not pixels:
+            part.data, part.format, part.image = encode_png(img), "PNG", None
+        parts.append(part)
     return parts
 
 
@@ -240,6 +256,11 @@ class Pipeline:
             output.image_sizes = [(p.width, p.height) for p in images]
         sel = output.selection
         if sel is not None and sel.recall is None and sample.bbox is not None:
+            if images and images[0].source_size is not None and sel.patch_px:
+                # Shown smaller than stored: patches are recorded in the stored image's pixels.
+                scale = images[0].source_size[0] / images[0].width
+                sel.patch_px *= scale
+                sel.patch_px_y = sel.patch_px_y * scale if sel.patch_px_y else None
             sel.recall = sel.recall_of(sample.bbox)
         if self.cache is not None:
             self.cache.put(self.fingerprint, request, output)
@@ -265,10 +286,15 @@ class Pipeline:
         if isinstance(sample, Sample):
             refs = (
                 [
-                    ImageRef(path=p.source, digest=p.digest, width=p.width, height=p.height)
+                    ImageRef(
+                        path=p.source,
+                        digest=p.digest,
+                        width=(p.source_size or (p.width, p.height))[0],
+                        height=(p.source_size or (p.width, p.height))[1],
+                    )
                     for p in images
                 ]
-                if images is not None
+                if images
                 else [ImageRef(path=src.path) for src in sample.images]
             )
             base.update(
@@ -410,9 +436,14 @@ class Pipeline:
         pool = ThreadPoolExecutor(self.decode_workers, thread_name_prefix="ps3-eval-decode")
         try:
             async for sample in self._samples(todo):
-                if isinstance(sample, Sample) and sample.images and sample.id not in self.rescore:
+                if (
+                    isinstance(sample, Sample)
+                    and sample.images
+                    and sample.id not in self.rescore
+                    and not self.spec.no_image
+                ):
                     fut: asyncio.Future[Any] = loop.run_in_executor(
-                        pool, decode_all, sample, self.model.decodes_pixels
+                        pool, decode_all, sample, self.model.decodes_pixels, self.spec.image_side
                     )
                 else:
                     fut = loop.create_future()
