@@ -1,4 +1,8 @@
-"""Scorers: pure functions ``(prediction, sample) -> Score``, registered by name."""
+"""Scorers: pure functions ``(prediction, sample) -> Score``, registered by name.
+
+A scorer gets the prediction as the runner scores it: :func:`answer_text` of the model's reply
+(reasoning blocks removed, white space trimmed).
+"""
 
 from __future__ import annotations
 
@@ -9,6 +13,7 @@ from pathlib import Path
 
 from ps3_eval.errors import UsageError
 from ps3_eval.records import Sample
+from ps3_eval.scoring.answer import answer_text
 from ps3_eval.scoring.extract import extract_choice, letter_of, normalize_text
 from ps3_eval.scoring.stats import bootstrap_ci
 
@@ -16,6 +21,7 @@ __all__ = [
     "UNPARSED",
     "Score",
     "Scorer",
+    "answer_text",
     "bootstrap_ci",
     "extract_choice",
     "get_scorer",

@@ -13,9 +13,7 @@ import string
 
 _OPEN_Q = "'\"\u2018\u201c`"
 _CLOSE_Q = "'\"\u2019\u201d`"
-_ONLY_LETTER = re.compile(
-    rf"^\s*[\(\[]?\s*[{_OPEN_Q}]?([A-Za-z])[{_CLOSE_Q}]?\s*[\)\].:]?\s*$"
-)
+_ONLY_LETTER = re.compile(rf"^\s*[\(\[]?\s*[{_OPEN_Q}]?([A-Za-z])[{_CLOSE_Q}]?\s*[\)\].:]?\s*$")
 # A letter in a stated answer: bracketed or quoted in any case, "B" in capitals, or a lower-case
 # "b" that ends the text or is closed by punctuation ("answer: b." / "answer is b)"). Markdown
 # bold allowed.
