@@ -26,6 +26,7 @@ __all__ = [
     "extract_choice",
     "get_scorer",
     "letter_of",
+    "list_scorers",
     "normalize_text",
     "register_scorer",
 ]
@@ -187,6 +188,11 @@ def score_mathvista(prediction: str, sample: Sample, extraction: str | None = No
     gold = (sample.targets or [""])[0]
     right = normal is not None and normal.strip() == gold.strip()
     return Score({"accuracy": float(right)}, normal)
+
+
+def list_scorers() -> list[str]:
+    """The registered scorers' names."""
+    return sorted(_SCORERS)
 
 
 def get_scorer(name: str, card_dir: Path | None = None) -> Scorer:

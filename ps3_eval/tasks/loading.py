@@ -93,6 +93,14 @@ class Rows:
         names = getattr(self._data, "column_names", None)
         return set(names) if isinstance(names, list) else None
 
+    def null_count(self, column: str) -> int:
+        """Rows whose ``column`` is empty (null); 0 where that cannot be told without reading."""
+        table = getattr(self._data, "data", None)  # a datasets.Dataset's Arrow table
+        try:
+            return int(table.column(column).null_count) if table is not None else 0
+        except (KeyError, AttributeError):
+            return 0
+
     @functools.cached_property
     def fingerprint(self) -> str:
         """Identity of the rows.
