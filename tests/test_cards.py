@@ -103,6 +103,68 @@ def test_config_folders_without_a_readme(tmp_path: Path) -> None:
     assert _samples("docvqa", snap)[0].id == "49153"
 
 
+@pytest.mark.parametrize("where", ["config folder", "snapshot without README"])
+def test_mmbench_dev_files_from_its_config_folder(where: str, tmp_path: Path) -> None:
+    # datasets files `dev-*` under the split "validation"; the card's split is `dev`.
+    snap = layouts.write_snapshot(tmp_path / "MMBench", [layouts.mmbench()])
+    (snap / "README.md").unlink()
+    data = snap / "en" if where == "config folder" else snap
+    samples = _samples("mmbench", data)
+    assert len(samples) == 10 and samples[0].id == "0"
+    assert load_task("mmbench", data=str(data)).data_files[0].endswith("dev-00000-of-00002.parquet")
+    summary = evaluate("mmbench", "scripted", data=str(data), output_dir=tmp_path / "runs")
+    assert summary.metrics["circular_accuracy"].mean == 1.0
+
+
+def test_a_dev_split_is_read_from_its_own_files_beside_validation_ones(tmp_path: Path) -> None:
+    _, _, ds = layouts.mmbench()
+    folder = tmp_path / "en"
+    folder.mkdir()
+    ds.select(range(3)).to_parquet(str(folder / "dev-00000-of-00001.parquet"))
+    ds.select(range(3, 10)).to_parquet(str(folder / "validation-00000-of-00001.parquet"))
+    assert [s.id for s in _samples("mmbench", folder)] == ["0", "1000000", "2000000"]
+
+
+@pytest.mark.parametrize("fault", ["arrow file missing", "dataset_info.json corrupt"])
+def test_a_broken_save_to_disk_folder_is_one_line(fault: str, tmp_path: Path) -> None:
+    import datasets
+
+    _, split, ds = layouts.chartqa()
+    saved = tmp_path / "saved"
+    datasets.DatasetDict({split: ds}).save_to_disk(str(saved))
+    if fault == "arrow file missing":
+        next(saved.rglob("*.arrow")).unlink()
+    else:
+        (saved / split / "dataset_info.json").write_text("{not json")
+    with pytest.raises(UsageError, match="cannot read the save_to_disk folder") as info:
+        evaluate("chartqa", "scripted", data=str(saved), output_dir=tmp_path / "runs")
+    assert "\n" not in str(info.value) and str(saved) in str(info.value)
+
+
+def test_a_corrupt_parquet_is_one_clean_line_without_datasets_logs(tmp_path: Path) -> None:
+    # datasets logs the file it cannot read (twice, through its handler and the root logger)
+    # before it raises; the user gets ps3-eval's one line only.
+    import subprocess
+    import sys
+
+    folder = tmp_path / "pq" / "data"
+    folder.mkdir(parents=True)
+    (folder / "test-00000-of-00001.parquet").write_bytes(b"PAR1garbagegarbagePAR1")
+    cli_py = Path(__file__).resolve().parents[1] / "cli.py"
+    args = ["run", "-t", "chartqa", "-m", "scripted", "--data", str(tmp_path / "pq"), "-q"]
+    res = subprocess.run(
+        [sys.executable, str(cli_py), *args, "--output-dir", str(tmp_path / "runs")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert res.returncode == 2
+    assert res.stderr.splitlines() == [
+        line for line in res.stderr.splitlines() if line.startswith("error: cannot read")
+    ]
+    assert len(res.stderr.splitlines()) == 1, res.stderr
+
+
 def test_hugging_face_cache_entry_resolves_to_its_snapshot(tmp_path: Path) -> None:
     repo = tmp_path / "datasets--lmms-lab--DocVQA"
     layouts.write_snapshot(repo / "snapshots" / "abc123", [layouts.docvqa(), layouts.infovqa()])
