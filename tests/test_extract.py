@@ -158,4 +158,4 @@ def test_option_texts_match_as_whole_words_not_substrings() -> None:
     assert extract_choice("Looking at the picture closely, it is dogs here", pets) == "D"
     assert extract_choice("Looking at the picture closely, it is a dog here", pets) == "C"
     assert extract_choice("the cats are asleep", pets) == "B"
-    assert extract_choice("a concatenated hotdog string", pets) is None
+    assert extract_choice("This is a concatenated hotdog string", pets) is None  # upstream: dog
