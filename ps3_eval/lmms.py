@@ -65,7 +65,9 @@ class LmmsTask:
             category=doc.get("category"),
             mrr=doc.get("mrr"),
         )
-        prediction = results[0] if results else ""
+        from ps3_eval.scoring import answer_text
+
+        prediction = answer_text(results[0] if results else "")
         score = self.task.score(prediction, sample)
         name = next(iter(score.values))  # the card's primary metric comes first
         return {

@@ -308,7 +308,8 @@ class ModelOutput(_Record):
     """What a backend returned for one request."""
 
     text: str = ""
-    """The generated answer text."""
+    """The generated text as the backend returned it: reasoning blocks and white space kept (the
+    sample's ``prediction`` is what was scored of it)."""
     usage: Usage = Field(default_factory=Usage)
     """Token counts."""
     timing: Timing = Field(default_factory=Timing)
@@ -401,7 +402,9 @@ class SampleResult(_Record):
     metadata: dict[str, Any] = Field(default_factory=dict)
     """The sample's kept columns (JSON values; anything else stored as its ``str``)."""
     prediction: str = ""
-    """The model's raw answer text."""
+    """The answer as scored: ``output.text`` (the model's raw text) with reasoning blocks removed
+    and white space trimmed, by :func:`ps3_eval.scoring.answer_text`. Results written by earlier
+    releases may hold the raw text here; re-scoring always starts from ``output.text``."""
     extracted: str | None = None
     """The answer the scorer extracted (e.g. the option letter), ``None`` when none was found."""
     scores: dict[str, float] = Field(default_factory=dict)

@@ -422,3 +422,164 @@ def write_tsv(path: Path, rows: list[dict[str, Any]]) -> Path:
         ]
     frame.to_csv(path, sep="\t", index=False)
     return path
+
+
+# -- VLMEvalKit TSVs ------------------------------------------------------------------------------
+# Columns as VLMEvalKit's dataset classes read them (index, image as base64 text, question,
+# answer; option columns A, B, ... for multiple choice; list answers written as Python list text,
+# which its evaluators `eval`). Each builder writes `n` rows and returns the expected targets.
+
+
+def _rows_from(ds: datasets.Dataset) -> list[dict[str, Any]]:
+    return [dict(r) for r in ds]
+
+
+def _tsv_short_answer(path: Path, ds: datasets.Dataset, answers: str, listed: bool) -> Path:
+    rows = []
+    for i, r in enumerate(_rows_from(ds.cast_column("image", datasets.Image(decode=False)))):
+        answer = r[answers]
+        rows.append(
+            {
+                "index": i,
+                "image": r["image"]["bytes"],
+                "question": r["question"],
+                "answer": str(list(answer)) if listed else answer,
+            }
+        )
+    return write_tsv(path, rows)
+
+
+def tsv_textvqa(path: Path) -> Path:
+    """TextVQA_VAL.tsv: index, image, question, answer (the ten answers as list text)."""
+    return _tsv_short_answer(path, textvqa()[2], "answers", listed=True)
+
+
+def tsv_docvqa(path: Path) -> Path:
+    """DocVQA_VAL.tsv: index, image, question, answer (list text)."""
+    return _tsv_short_answer(path, docvqa()[2], "answers", listed=True)
+
+
+def tsv_infovqa(path: Path) -> Path:
+    """InfoVQA_VAL.tsv: index, image, question, answer (list text)."""
+    return _tsv_short_answer(path, infovqa()[2], "answers", listed=True)
+
+
+def tsv_chartqa(path: Path) -> Path:
+    """ChartQA_TEST.tsv: index, image, question, answer (a string)."""
+    return _tsv_short_answer(path, chartqa()[2], "answer", listed=False)
+
+
+def tsv_ocrbench(path: Path) -> Path:
+    """OCRBench.tsv: index, image, question, answer (list text), category (the question type)."""
+    ds = ocrbench()[2].cast_column("image", datasets.Image(decode=False))
+    rows = [
+        {
+            "index": i,
+            "image": r["image"]["bytes"],
+            "question": r["question"],
+            "answer": str(list(r["answer"])),
+            "category": r["question_type"],
+        }
+        for i, r in enumerate(_rows_from(ds))
+    ]
+    return write_tsv(path, rows)
+
+
+def _mcq_rows(
+    items: list[tuple[str, list[str], str]], extra: Callable[[int], dict[str, Any]], width: int
+) -> list[dict[str, Any]]:
+    rows = []
+    for i, (question, options, answer) in enumerate(items):
+        letters = "ABCDEFGHIJ"[:width]
+        rows.append(
+            {
+                "index": i,
+                "image": png(i),
+                "question": question,
+                **{k: options[j] if j < len(options) else "" for j, k in enumerate(letters)},
+                "answer": answer,
+                **extra(i),
+            }
+        )
+    return rows
+
+
+def tsv_vstar(path: Path) -> Path:
+    """VStarBench.tsv: index, image, question, A-D (two options for relative position),
+    answer, category."""
+    items = [
+        ("What is the colour of the umbrella?", ["red", "blue", "white", "black"], "C"),
+        ("Is the cup on the left or right of the dog?", ["left", "right"], "B"),
+    ]
+    cats = ["direct_attributes", "relative_position"]
+    return write_tsv(path, _mcq_rows(items, lambda i: {"category": cats[i]}, 4))
+
+
+def tsv_realworldqa(path: Path) -> Path:
+    """RealWorldQA.tsv: index, image, question (the stem), A-D (empty when absent), answer."""
+    items = [
+        ("Which lane should the car take?", ["The left lane", "The middle lane", "Right"], "B"),
+        ("Is the light ahead red?", ["Yes", "No"], "A"),
+    ]
+    return write_tsv(path, _mcq_rows(items, lambda i: {}, 4))
+
+
+def tsv_mmbench(path: Path) -> Path:
+    """MMBench_DEV_EN.tsv: index, image (rotations name the main row's index), question, hint,
+    A-D, answer, category, l2-category, split."""
+    _, _, ds = mmbench()
+    rows = []
+    for r in ds.cast_column("image", datasets.Image(decode=False)):
+        q = r["index"] % 1_000_000
+        rows.append(
+            {
+                "index": r["index"],
+                # VLMEvalKit stores a rotation's image as the index of the row that has it.
+                "image": png(q) if r["index"] < 1_000_000 else str(q),
+                "question": r["question"],
+                "hint": r["hint"] or "",
+                **{k: r[k] or "" for k in "ABCD"},
+                "answer": r["answer"],
+                "category": r["category"],
+                "l2-category": r["L2-category"],
+                "split": "dev",
+            }
+        )
+    return write_tsv(path, rows)
+
+
+def tsv_mmmu_pro(path: Path) -> Path:
+    """MMMU_Pro_10c.tsv: index, image (base64, or several as list text), image_path, question,
+    A-J (empty beyond the question's options), answer, category (the subject)."""
+    items = [
+        ("<image 1> Which period is shown?", [f"opt{j}" for j in range(10)], "J"),
+        ("<image 1> <image 2> Which is older?", ["x", "y"], "B"),
+    ]
+    rows = _mcq_rows(items, lambda i: {"category": ["History", "Art"][i]}, 10)
+    rows[0]["image_path"] = "0.png"
+    encoded = [base64.b64encode(png(j)).decode() for j in (5, 6)]
+    rows[1]["image"] = str(encoded)
+    rows[1]["image_path"] = str(["1_0.png", "1_1.png"])
+    return write_tsv(path, rows)
+
+
+def tsv_mmmu_pro_vision(path: Path) -> Path:
+    """MMMU_Pro_V.tsv: index, image (the screenshot), question (unused), A-J, answer,
+    category."""
+    items = [("placeholder", [f"o{j}" for j in range(10)], "H")]
+    return write_tsv(path, _mcq_rows(items, lambda i: {"category": "Art"}, 10))
+
+
+TSV_BUILDERS: dict[str, Callable[[Path], Path]] = {
+    "textvqa": tsv_textvqa,
+    "docvqa": tsv_docvqa,
+    "infovqa": tsv_infovqa,
+    "chartqa": tsv_chartqa,
+    "ocrbench": tsv_ocrbench,
+    "vstar": tsv_vstar,
+    "realworldqa": tsv_realworldqa,
+    "mmbench": tsv_mmbench,
+    "mmmu_pro": tsv_mmmu_pro,
+    "mmmu_pro_vision": tsv_mmmu_pro_vision,
+}
+"""A TSV in VLMEvalKit's layout for every card with a `vlmevalkit:` section."""

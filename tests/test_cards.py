@@ -103,6 +103,68 @@ def test_config_folders_without_a_readme(tmp_path: Path) -> None:
     assert _samples("docvqa", snap)[0].id == "49153"
 
 
+@pytest.mark.parametrize("where", ["config folder", "snapshot without README"])
+def test_mmbench_dev_files_from_its_config_folder(where: str, tmp_path: Path) -> None:
+    # datasets files `dev-*` under the split "validation"; the card's split is `dev`.
+    snap = layouts.write_snapshot(tmp_path / "MMBench", [layouts.mmbench()])
+    (snap / "README.md").unlink()
+    data = snap / "en" if where == "config folder" else snap
+    samples = _samples("mmbench", data)
+    assert len(samples) == 10 and samples[0].id == "0"
+    assert load_task("mmbench", data=str(data)).data_files[0].endswith("dev-00000-of-00002.parquet")
+    summary = evaluate("mmbench", "scripted", data=str(data), output_dir=tmp_path / "runs")
+    assert summary.metrics["circular_accuracy"].mean == 1.0
+
+
+def test_a_dev_split_is_read_from_its_own_files_beside_validation_ones(tmp_path: Path) -> None:
+    _, _, ds = layouts.mmbench()
+    folder = tmp_path / "en"
+    folder.mkdir()
+    ds.select(range(3)).to_parquet(str(folder / "dev-00000-of-00001.parquet"))
+    ds.select(range(3, 10)).to_parquet(str(folder / "validation-00000-of-00001.parquet"))
+    assert [s.id for s in _samples("mmbench", folder)] == ["0", "1000000", "2000000"]
+
+
+@pytest.mark.parametrize("fault", ["arrow file missing", "dataset_info.json corrupt"])
+def test_a_broken_save_to_disk_folder_is_one_line(fault: str, tmp_path: Path) -> None:
+    import datasets
+
+    _, split, ds = layouts.chartqa()
+    saved = tmp_path / "saved"
+    datasets.DatasetDict({split: ds}).save_to_disk(str(saved))
+    if fault == "arrow file missing":
+        next(saved.rglob("*.arrow")).unlink()
+    else:
+        (saved / split / "dataset_info.json").write_text("{not json")
+    with pytest.raises(UsageError, match="cannot read the save_to_disk folder") as info:
+        evaluate("chartqa", "scripted", data=str(saved), output_dir=tmp_path / "runs")
+    assert "\n" not in str(info.value) and str(saved) in str(info.value)
+
+
+def test_a_corrupt_parquet_is_one_clean_line_without_datasets_logs(tmp_path: Path) -> None:
+    # datasets logs the file it cannot read (twice, through its handler and the root logger)
+    # before it raises; the user gets ps3-eval's one line only.
+    import subprocess
+    import sys
+
+    folder = tmp_path / "pq" / "data"
+    folder.mkdir(parents=True)
+    (folder / "test-00000-of-00001.parquet").write_bytes(b"PAR1garbagegarbagePAR1")
+    cli_py = Path(__file__).resolve().parents[1] / "cli.py"
+    args = ["run", "-t", "chartqa", "-m", "scripted", "--data", str(tmp_path / "pq"), "-q"]
+    res = subprocess.run(
+        [sys.executable, str(cli_py), *args, "--output-dir", str(tmp_path / "runs")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert res.returncode == 2
+    assert res.stderr.splitlines() == [
+        line for line in res.stderr.splitlines() if line.startswith("error: cannot read")
+    ]
+    assert len(res.stderr.splitlines()) == 1, res.stderr
+
+
 def test_hugging_face_cache_entry_resolves_to_its_snapshot(tmp_path: Path) -> None:
     repo = tmp_path / "datasets--lmms-lab--DocVQA"
     layouts.write_snapshot(repo / "snapshots" / "abc123", [layouts.docvqa(), layouts.infovqa()])
@@ -212,25 +274,71 @@ def test_mmmu_pro_options_written_as_text_and_several_images(tmp_path: Path) -> 
 
 
 def _mmbench_tsv(path: Path) -> Path:
-    _, _, ds = layouts.mmbench()
-    rows = []
-    for r in ds:
-        image = layouts.png(r["index"] % 1_000_000)
-        rows.append(
-            {
-                "index": r["index"],
-                # VLMEvalKit stores a rotation's image as the index of the row that has it.
-                "image": image if r["index"] < 1_000_000 else str(r["index"] % 1_000_000),
-                "question": r["question"],
-                "hint": r["hint"] or "",
-                **{k: r[k] or "" for k in "ABCD"},
-                "answer": r["answer"],
-                "category": r["category"],
-                "l2-category": r["L2-category"],
-                "split": "dev",
-            }
-        )
-    return layouts.write_tsv(path, rows)
+    return layouts.tsv_mmbench(path)
+
+
+VLMEVALKIT_CARDS = sorted(c.name for c in list_tasks() if c.vlmevalkit is not None)
+
+
+def test_every_vlmevalkit_layout_has_a_tsv_in_the_tests() -> None:
+    assert set(VLMEVALKIT_CARDS) == set(layouts.TSV_BUILDERS)
+
+
+@pytest.mark.parametrize("name", VLMEVALKIT_CARDS)
+def test_card_reads_its_vlmevalkit_tsv_and_runs(name: str, tmp_path: Path) -> None:
+    task = load_task(name)
+    assert task.card.vlmevalkit is not None
+    tsv = layouts.TSV_BUILDERS[name](tmp_path / task.card.vlmevalkit.tsv)
+    samples = _samples(name, tsv)
+    task = load_task(name, data=str(tsv))
+    for s in samples:
+        assert s.images and all(img.data for img in s.images), s.id
+        assert s.targets and all(t.strip() for t in s.targets), s.id
+        assert task.prompt_text(s).strip(), s.id  # every placeholder is filled
+    summary = evaluate(name, "scripted", data=str(tsv), output_dir=tmp_path / "runs", concurrency=2)
+    assert summary.complete and summary.n_errors == 0 and summary.n == len(samples)
+    if task.card.scorer == "multiple_choice":
+        assert summary.metrics["accuracy"].mean == 1.0
+
+
+def test_vlmevalkit_tsv_columns_map_to_the_same_samples(tmp_path: Path) -> None:
+    # List answers written as text, option columns, several images in one cell.
+    text = _samples("textvqa", layouts.tsv_textvqa(tmp_path / "TextVQA_VAL.tsv"))[0]
+    assert text.id == "0" and text.targets == ["nokia"] * 7 + ["nokia phone"] * 3
+    vstar = _samples("vstar", layouts.tsv_vstar(tmp_path / "VStarBench.tsv"))
+    assert vstar[0].choices == ["red", "blue", "white", "black"] and vstar[0].targets == ["C"]
+    assert vstar[1].choices == ["left", "right"] and vstar[1].category == "relative_position"
+    rwqa = layouts.tsv_realworldqa(tmp_path / "RealWorldQA.tsv")
+    mc = _samples("realworldqa", rwqa)[0]
+    assert load_task("realworldqa", data=str(rwqa)).prompt_text(mc) == (
+        "Which lane should the car take?\nA. The left lane\nB. The middle lane\nC. Right\n"
+        "Please answer directly with only the letter of the correct option and nothing else."
+    )
+    pro = _samples("mmmu_pro", layouts.tsv_mmmu_pro(tmp_path / "MMMU_Pro_10c.tsv"))
+    assert len(pro[0].choices or []) == 10 and pro[0].targets == ["J"]
+    assert pro[1].choices == ["x", "y"] and len(pro[1].images) == 2
+    ocr = _samples("ocrbench", layouts.tsv_ocrbench(tmp_path / "OCRBench.tsv"))
+    assert ocr[1].category == "Handwritten Mathematical Expression Recognition"
+
+
+def test_a_prompt_field_the_layout_cannot_fill_is_refused_before_any_call(
+    tmp_path: Path,
+) -> None:
+    # RealWorldQA's card sends the dataset's own instruction, which only the hub layout holds
+    # (it follows the options in the question); without a TSV prompt every sample was an error.
+    card_text = Path(load_task("realworldqa").card_path or "").read_text()
+    card = tmp_path / "rwqa.yaml"
+    card.write_text(card_text.replace("  prompt:", "  # prompt:"))
+    tsv = layouts.tsv_realworldqa(tmp_path / "RealWorldQA.tsv")
+    out = tmp_path / "runs"
+    with pytest.raises(UsageError, match=r"uses \{instruction\}, which the VLMEvalKit TSV cannot"):
+        evaluate(str(card), "scripted", data=str(tsv), output_dir=out)
+    assert not out.exists() or not any(out.rglob("samples.jsonl"))
+    snap = layouts.write_snapshot(tmp_path / "s", [layouts.realworldqa()])
+    assert evaluate(str(card), "scripted", data=str(snap), output_dir=out).n_errors == 0
+    # A prompt given for the run is checked the same way, on any layout.
+    with pytest.raises(UsageError, match=r"the prompt given for this run uses \{hint\}"):
+        evaluate(str(card), "scripted", data=str(snap), prompt="{hint} {question}", output_dir=out)
 
 
 def test_mmbench_circular_from_a_vlmevalkit_tsv(tmp_path: Path) -> None:

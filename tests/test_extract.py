@@ -39,7 +39,7 @@ TEN = [f"option {i}" for i in range(10)]  # MMMU-Pro style: letters A..J, so "I"
     [
         # The article "a" / "A" is not option A.
         ("The answer is a plate reading 4B7", CHOICES, "C"),
-        ("The answer is A plate reading 4B7", CHOICES, "C"),
+        ("Answer: A plate reading 4B7", CHOICES, "C"),  # a sentence starts after the colon
         ("The answer is a red car", CHOICES, None),
         ("Answer: a sign that says 4B7", CHOICES, "C"),
         ("A car is parked next to the sign", CHOICES, None),
@@ -56,6 +56,27 @@ TEN = [f"option {i}" for i in range(10)]  # MMMU-Pro style: letters A..J, so "I"
         ("Option B is right", CHOICES, "B"),
         ("b) 478", CHOICES, "B"),
         ("Answer: D because A is wrong", CHOICES, "D"),
+        # After an answer phrase a letter is read whatever follows (issue 16, item 1): only A and
+        # I were dropped before a lower-case word, which biased scores by the gold letter.
+        ("The correct option is A because it matches the image.", CHOICES, "A"),
+        ("The answer is A plate reading 4B7", CHOICES, "A"),  # mid-sentence: the article is "a"
+        ("Answer: A because the plate is sharp", CHOICES, "A"),
+        ("Answer: A, since the plate reads 47B", CHOICES, "A"),
+        ("The final answer is A as shown", CHOICES, "A"),
+        ("Option A is right", CHOICES, "A"),
+        ("The answer is option A plate", CHOICES, "A"),
+        ("The answer is I because it matches", TEN, "I"),
+        ("Answer: I since the others are wrong", TEN, "I"),
+        ("the best choice I think is D", TEN, "D"),  # the pronoun, not option I
+        # A letter in quotes, single (item 2), double or curly.
+        ("The answer is 'B'.", CHOICES, "B"),
+        ("'B'", CHOICES, "B"),
+        ("I'd say 'B'", CHOICES, "B"),
+        ("Answer: 'c'", CHOICES, "C"),
+        ('The answer is "B"', CHOICES, "B"),
+        ("The answer is ‘B’", CHOICES, "B"),
+        ("'A' car", CHOICES, "A"),
+        ("It's 'B' or 'C'", CHOICES, None),
         # The pronoun "I" is not option I (ten options).
         ("I think the answer is D", TEN, "D"),
         ("I think B", TEN, "B"),
@@ -68,6 +89,21 @@ TEN = [f"option {i}" for i in range(10)]  # MMMU-Pro style: letters A..J, so "I"
         ("The answer is A or B", CHOICES, None),
         ("answer is A, B", CHOICES, None),
         ("The answer is B/C", CHOICES, None),
+        # The leading-letter rule checks for hedges too (item 3).
+        ("(A) and (B)", CHOICES, None),
+        ("(B) (C)", CHOICES, None),
+        ("A. or B.", CHOICES, None),
+        ("B) or C) both fit", CHOICES, None),
+        ("The answer is (B) (C)", CHOICES, None),
+        ("(B) because the plate reads 478", CHOICES, "B"),
+        # Refusals elsewhere are kept: the article, the pronoun, negation and hedges.
+        ("A car is parked next to the sign", CHOICES, None),
+        ("I think so", TEN, None),
+        ("Answer: I don't know", TEN, None),
+        ("Answer: I cannot tell", TEN, None),
+        ("Answer: A red car", CHOICES, None),
+        ("not A", CHOICES, None),
+        ("A or B", CHOICES, None),
     ],
 )
 def test_extract_never_takes_a_word_for_a_letter(
@@ -112,3 +148,14 @@ def test_scorers() -> None:
     assert em("the Stop sign", Sample(id="2", question="q", targets=["stop sign"])).values == {
         "exact_match": 1.0
     }
+
+
+def test_option_texts_match_as_whole_words_not_substrings() -> None:
+    # A listed deviation from MMMU's official parser, which finds option texts as substrings and
+    # takes the one found last: in "... it is dogs here" it finds "dog" and "dogs" at the same
+    # place and picks "dog". Whole words (the longest option when one contains another) read it.
+    pets = ["cat", "cats", "dog", "dogs"]
+    assert extract_choice("Looking at the picture closely, it is dogs here", pets) == "D"
+    assert extract_choice("Looking at the picture closely, it is a dog here", pets) == "C"
+    assert extract_choice("the cats are asleep", pets) == "B"
+    assert extract_choice("This is a concatenated hotdog string", pets) is None  # upstream: dog

@@ -48,10 +48,15 @@ def test_exported_task_scores_like_ps3_eval(tmp_path: Path) -> None:
     assert cfg["dataset_kwargs"] == {"load_from_disk": True}
     docs = datasets.load_from_disk(cfg["dataset_path"])[cfg["test_split"]]
     assert len(docs) == 6
-    # Answers in several wordings, one of them unreadable; ps3-eval gets the same ones.
+    # Answers in several wordings, one of them unreadable, one after a reasoning block (scored
+    # without it in both); ps3-eval gets the same ones.
     letters = [d["answer"] for d in docs]
     said = {
-        d["id"]: [f"({letters[i]})", "banana", f"The answer is {'ABCD'[(i + 1) % 4]}."][i % 3]
+        d["id"]: [
+            f"<think>maybe ({'ABCD'[('ABCD'.index(letters[i]) + 2) % 4]})</think>({letters[i]})",
+            "banana",
+            f"The answer is {'ABCD'[(i + 1) % 4]}.",
+        ][i % 3]
         for i, d in enumerate(docs)
     }
     (tmp_path / "answers.json").write_text(json.dumps(said))

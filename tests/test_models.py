@@ -61,6 +61,33 @@ def test_scripted_failure_share_is_close_to_the_rate() -> None:
     assert 80 < failures < 160
 
 
+def test_scripted_accuracies_draw_independently_so_compare_sees_flips_both_ways(
+    tmp_path: Path,
+) -> None:
+    # With one draw per sample for every accuracy, the samples right at 0.5 were a subset of
+    # those right at 0.7 (nested runs): no sample could go from right to wrong.
+    from ps3_eval import evaluate, load_run
+    from ps3_eval.compare import compare_runs
+    from tests.conftest import write_mc_dataset
+
+    card = str(write_mc_dataset(tmp_path / "d", n=40, with_images=False))
+    out = tmp_path / "runs"
+
+    def run(**args: float) -> Path:
+        return out / evaluate(card, "scripted", model_args=args, output_dir=out).run_id
+
+    low, high = run(accuracy=0.5), run(accuracy=0.7)
+    c = compare_runs(low, high)
+    assert c.overall.only_a > 0 and c.overall.only_b > 0
+    # The seed decides the draws: the same setting and seed answer alike, another seed anew.
+    assert run(accuracy=0.7) == high
+
+    def answers(run_dir: Path) -> dict[str, str]:
+        return {r.sample_id: r.prediction for r in load_run(run_dir).results}
+
+    assert answers(run(accuracy=0.7, seed=1)) != answers(high)
+
+
 def test_fingerprint_changes_with_arguments() -> None:
     a = build_model("scripted", {"accuracy": 0.5}).fingerprint()
     assert a == build_model("scripted", {"accuracy": "0.5"}).fingerprint()

@@ -281,3 +281,35 @@ def test_editing_a_scorer_hook_starts_a_new_run(tmp_path: Path) -> None:
     before = load_task(str(card)).card_digest
     hooks.write_text(hooks.read_text().replace("1.0", "0.0"))
     assert load_task(str(card)).card_digest != before
+
+
+def test_a_card_without_an_answer_column_is_refused_before_any_call(tmp_path: Path) -> None:
+    # It used to run with every sample `unparsed` and exit 0.
+    from ps3_eval import evaluate
+
+    card = write_mc_dataset(tmp_path / "d", n=3)
+    card.write_text(card.read_text().replace("  answer: answer\n", "  answer: null\n"))
+    out = tmp_path / "runs"
+    with pytest.raises(UsageError, match=r"task 'toy': fields.answer is null") as info:
+        evaluate(str(card), "scripted", output_dir=out)
+    assert "\n" not in str(info.value) and not out.exists()
+    # A custom scorer may score without answers: the card is its to judge.
+    (card.parent / "hooks.py").write_text(
+        "from ps3_eval.scoring import Score\n"
+        "def score(p, s):\n    return Score({'length': float(len(p))}, p)\n"
+    )
+    card.write_text(card.read_text() + "scorer: hooks.py:score\n")
+    assert evaluate(str(card), "scripted:answer=abc", output_dir=out).n_errors == 0
+
+
+def test_a_split_whose_answers_are_all_empty_is_refused(tmp_path: Path) -> None:
+    # MMBench's test split holds no answers: every sample would be a data error.
+    from ps3_eval import evaluate
+    from tests import layouts
+
+    config, split, ds = layouts.mmbench()
+    hidden = ds.map(lambda r: {"answer": None})
+    snap = layouts.write_snapshot(tmp_path / "s", [(config, split, hidden)])
+    with pytest.raises(UsageError, match=r"answer column 'answer' is empty in every row"):
+        evaluate("mmbench", "scripted", data=str(snap), output_dir=tmp_path / "runs")
+    assert not (tmp_path / "runs").exists()

@@ -66,7 +66,7 @@ class HfModel(BatchedBackend):
     kind = "local"
     description = "Hugging Face VLMs (Qwen2-VL, LLaVA-OneVision, InternVL, ...) via the processor"
     Args = HfArgs
-    version = "1"
+    version = "2"
     code_modules = ("ps3_eval.models.hf", "ps3_eval.models.batching")
     operational_args: ClassVar[frozenset[str]] = frozenset({"batch_size", "device"})
 
@@ -229,7 +229,7 @@ class HfModel(BatchedBackend):
             new = out[i, prompt_len:].tolist()
             n_out = next((j for j, t in enumerate(new) if t in eos), len(new))
             new = new[: min(n_out, request.generation.max_tokens)]
-            text = self.tokenizer.decode(new, skip_special_tokens=True).strip()
+            text = self.tokenizer.decode(new, skip_special_tokens=True)
             ids = inputs["input_ids"][i]
             mask = inputs["attention_mask"][i]
             outputs.append(

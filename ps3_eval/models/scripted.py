@@ -38,7 +38,11 @@ class ScriptedArgs(ModelArgs):
     fail_while: str | None = Field(
         None, description="fail only while this file exists (simulates an outage that ends)"
     )
-    seed: int = Field(0, description="seed of the answer and failure draws")
+    seed: int = Field(
+        0,
+        description="seed of the answer and failure draws (each accuracy draws its own numbers, "
+        "so runs at two accuracies are independent, not nested)",
+    )
 
     @field_validator("template")
     @classmethod
@@ -62,6 +66,7 @@ class ScriptedModel(Backend):
     description = "test double: set answers, latency and failures (not a model)"
     Args = ScriptedArgs
     args: ScriptedArgs
+    version = "2"
     code_modules = ("ps3_eval.models.scripted",)
 
     def __init__(self, args: ModelArgs) -> None:
@@ -80,10 +85,14 @@ class ScriptedModel(Backend):
         if a.answer != "target":
             return a.answer
         target = (request.oracle or [""])[0]
-        if _unit(a.seed, sid, "correct") < a.accuracy:
+        # Each accuracy setting draws its own numbers: with one draw shared by all settings, the
+        # samples right at 0.5 would be a subset of those right at 0.7, and no sample could flip
+        # from right to wrong between two runs.
+        setting = f"{a.accuracy!r}"
+        if _unit(a.seed, sid, f"correct|{setting}") < a.accuracy:
             return target
         wrong = [x for x in letters if x != target] if target in letters else [f"not {target}"]
-        return wrong[int(_unit(a.seed, sid, "wrong") * len(wrong))]
+        return wrong[int(_unit(a.seed, sid, f"wrong|{setting}") * len(wrong))]
 
     async def generate(self, request: Request) -> ModelOutput:
         """Wait the scripted latency, then fail or answer as scripted."""

@@ -36,7 +36,7 @@ from ps3_eval.runner.cache import ResponseCache
 from ps3_eval.runner.images import decode, encode_png, probe, shrink_to_side
 from ps3_eval.runner.judge import Judge
 from ps3_eval.runner.store import RunStore
-from ps3_eval.scoring import Score
+from ps3_eval.scoring import Score, answer_text
 from ps3_eval.tasks import BrokenSample, Task
 
 
@@ -276,6 +276,7 @@ class Pipeline:
         *,
         output: ModelOutput | None = None,
         failure: SampleFailed | None = None,
+        prediction: str = "",
         score: Score | Exception | None = None,
         judge: JudgeCall | None = None,
     ) -> SampleResult:
@@ -318,22 +319,20 @@ class Pipeline:
             return SampleResult(
                 **base, error=str(failure), error_kind=failure.kind, finished_at=utcnow()
             )
-        assert isinstance(sample, Sample)
-        if score is None:
-            score = self._score(out.text, sample)
+        assert isinstance(sample, Sample) and score is not None
         if isinstance(score, Exception):  # a scorer bug is this sample's error, not the run's end
             exc = score
             message = f"scorer '{self.task.card.scorer}' failed: {type(exc).__name__}: {exc}"
             return SampleResult(
                 **base,
-                prediction=out.text,
+                prediction=prediction,
                 error=message.strip(),
                 error_kind="scorer",
                 finished_at=utcnow(),
             )
         return SampleResult(
             **base,
-            prediction=out.text,
+            prediction=prediction,
             extracted=score.extracted,
             scores=score.values,
             notes=dict(score.notes),
@@ -350,28 +349,40 @@ class Pipeline:
             return exc
 
     async def _judged(
-        self, text: str, sample: Sample
-    ) -> tuple[Score | Exception, JudgeCall | None]:
-        """Score by the rules; where they cannot read the answer, ask the judge and score again."""
-        score = self._score(text, sample)
+        self, output: ModelOutput, sample: Sample
+    ) -> tuple[str, Score | Exception, JudgeCall | None]:
+        """Score a reply by the rules; where they cannot read the answer, ask the judge.
+
+        Returns the prediction as scored (:func:`answer_text` of the reply), the score and the
+        judge's call.
+        """
+        prediction = answer_text(output.text)
+        score = self._score(prediction, sample)
         if self.judge is None or not isinstance(score, Score) or score.judge_prompt is None:
-            return score, None
+            return prediction, score, None
         call = await self.judge.ask(sample.id, score.judge_prompt)
         if call.error is not None:
-            return score, call
-        judged = self._score(text, sample, extraction=call.text)
+            return prediction, score, call
+        reading = answer_text(call.text)  # a reasoning judge's thoughts are not its reading
+        judged = self._score(prediction, sample, extraction=reading)
         if isinstance(judged, Score):
-            judged = Score(judged.values, judged.extracted, {**judged.notes, "judged": call.text})
-        return judged, call
+            judged = Score(judged.values, judged.extracted, {**judged.notes, "judged": reading})
+        return prediction, judged, call
 
     async def _one(self, sample: Sample, images_future: asyncio.Future[Any]) -> None:
         started = utcnow()
         previous = self.rescore.get(sample.id)
         if previous is not None:
             # Answered before, only the scorer failed: score the stored answer, do not call again.
-            score, call = await self._judged(previous.output.text, sample)
+            prediction, score, call = await self._judged(previous.output, sample)
             result = self._result(
-                sample, started, None, output=previous.output, score=score, judge=call
+                sample,
+                started,
+                None,
+                output=previous.output,
+                prediction=prediction,
+                score=score,
+                judge=call,
             )
             result.images = previous.images or result.images
             self._record(result)
@@ -399,8 +410,18 @@ class Pipeline:
         finally:
             for part in images:
                 part.image = part.data = None  # free pixels and bytes before scoring and writing
-        score, call = await self._judged(output.text, sample)
-        self._record(self._result(sample, started, images, output=output, score=score, judge=call))
+        prediction, score, call = await self._judged(output, sample)
+        self._record(
+            self._result(
+                sample,
+                started,
+                images,
+                output=output,
+                prediction=prediction,
+                score=score,
+                judge=call,
+            )
+        )
 
     async def _work(self, queue: asyncio.Queue[Any]) -> None:
         while True:

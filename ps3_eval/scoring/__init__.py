@@ -1,4 +1,8 @@
-"""Scorers: pure functions ``(prediction, sample) -> Score``, registered by name."""
+"""Scorers: pure functions ``(prediction, sample) -> Score``, registered by name.
+
+A scorer gets the prediction as the runner scores it: :func:`answer_text` of the model's reply
+(reasoning blocks removed, white space trimmed).
+"""
 
 from __future__ import annotations
 
@@ -9,6 +13,7 @@ from pathlib import Path
 
 from ps3_eval.errors import UsageError
 from ps3_eval.records import Sample
+from ps3_eval.scoring.answer import answer_text
 from ps3_eval.scoring.extract import extract_choice, letter_of, normalize_text
 from ps3_eval.scoring.stats import bootstrap_ci
 
@@ -16,10 +21,12 @@ __all__ = [
     "UNPARSED",
     "Score",
     "Scorer",
+    "answer_text",
     "bootstrap_ci",
     "extract_choice",
     "get_scorer",
     "letter_of",
+    "list_scorers",
     "normalize_text",
     "register_scorer",
 ]
@@ -181,6 +188,11 @@ def score_mathvista(prediction: str, sample: Sample, extraction: str | None = No
     gold = (sample.targets or [""])[0]
     right = normal is not None and normal.strip() == gold.strip()
     return Score({"accuracy": float(right)}, normal)
+
+
+def list_scorers() -> list[str]:
+    """The registered scorers' names."""
+    return sorted(_SCORERS)
 
 
 def get_scorer(name: str, card_dir: Path | None = None) -> Scorer:

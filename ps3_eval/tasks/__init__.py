@@ -21,7 +21,7 @@ from ps3_eval.records import (
     Sample,
     TextPart,
 )
-from ps3_eval.scoring import Score, Scorer, get_scorer, letter_of
+from ps3_eval.scoring import Score, Scorer, get_scorer, letter_of, list_scorers
 from ps3_eval.scoring.aggregate import get_aggregation
 from ps3_eval.tasks.card import (
     CardFile,
@@ -76,9 +76,12 @@ class Task:
         self.scorer: Scorer = get_scorer(self.card.scorer, base)
         get_aggregation(self.card.aggregation)  # an unknown name fails here, before any call
         self.fields: FieldMap = self.card.fields
+        """The column map in use (the card's, or its VLMEvalKit variant for a TSV)."""
+        self._check_answer(self.fields, "fields.answer")
         self.text_cells = False
         """Lists and images are written as text (a VLMEvalKit TSV: list literals, base64)."""
-        """The column map in use (the card's, or its VLMEvalKit variant for a TSV)."""
+        self.layout: str | None = None
+        """The layout of the opened data (``Rows.layout``); ``None`` until it is opened."""
         self._rows: Any = None
 
     @property
@@ -101,8 +104,18 @@ class Task:
             self.fields = self._fields_for(rows.layout)
             self.text_cells = rows.layout == "vlmevalkit"
             self._check_columns(rows)
+            self.layout = rows.layout
+            self.check_prompt()
             self._rows = rows
         return self._rows
+
+    def _check_answer(self, fields: FieldMap, where: str) -> None:
+        """A registered scorer needs every sample's answer; a null answer column cannot run."""
+        if fields.answer is None and self.card.scorer in list_scorers():
+            raise UsageError(
+                f"task '{self.name}': {where} is null, so no sample has an answer for the scorer "
+                f"'{self.card.scorer}' to score against; map it to the data's answer column."
+            )
 
     def _fields_for(self, layout: str) -> FieldMap:
         if layout != "vlmevalkit":
@@ -114,10 +127,12 @@ class Task:
             )
         merged = {**self.card.fields.model_dump(), **self.card.vlmevalkit.fields}
         try:
-            return FieldMap.model_validate(merged)
+            fields = FieldMap.model_validate(merged)
         except ValidationError as exc:
             msg = exc.errors()[0]["msg"]
             raise UsageError(f"task '{self.name}': vlmevalkit.fields: {msg}.") from None
+        self._check_answer(fields, "vlmevalkit.fields.answer")
+        return fields
 
     def _check_columns(self, rows: Rows) -> None:
         """Every mapped column exists, or one error naming the card and the column."""
@@ -128,10 +143,62 @@ class Task:
             c for c in self.fields.columns() if c not in present and c not in self.fields.optional
         ]
         if missing:
+            key = "vlmevalkit.fields" if self.text_cells else "fields"
             raise UsageError(
                 f"task '{self.name}': the data has no column '{missing[0]}' (mapped in the card's "
-                f"`fields`); it has {', '.join(sorted(present))}."
+                f"`{key}`); it has {', '.join(sorted(present))}."
             )
+        answer = self.fields.answer
+        if answer and len(rows) and rows.null_count(answer) == len(rows):
+            raise UsageError(
+                f"task '{self.name}': the answer column '{answer}' is empty in every row (a split "
+                f"without public answers?); use a split that has them."
+            )
+
+    def prompt_fields(self) -> set[str]:
+        """The placeholders a prompt template can use with the column map in use."""
+        f = self.fields
+        names = {"question", "options", "category", *f.keep}
+        if f.choices_in_question:
+            names.add("instruction")
+        if f.hint:
+            names.add("hint")
+        return names
+
+    def check_prompt(self) -> None:
+        """Refuse, before any model call, a template naming a field no sample can fill.
+
+        Raises:
+            UsageError: naming the field, the template's source and the fields available.
+        """
+        if self.layout is None:
+            self._open()  # the column map depends on the data's layout
+        template = self.prompt_template
+        try:
+            named = {
+                name.split(".")[0].split("[")[0]
+                for _, name, _, _ in string.Formatter().parse(template)
+                if name is not None
+            }
+        except ValueError as exc:
+            raise UsageError(
+                f"task '{self.name}': the prompt is not a valid template ({exc})."
+            ) from None
+        unknown = sorted(n for n in named if n not in self.prompt_fields())
+        if not unknown:
+            return
+        if self.prompt_override is not None:
+            source = "the prompt given for this run"
+        elif self.layout == "vlmevalkit":
+            source = "the card's prompt (for its VLMEvalKit TSV: set `vlmevalkit.prompt`)"
+        else:
+            source = "the card's prompt"
+        valid = ", ".join("{" + n + "}" for n in sorted(self.prompt_fields()))
+        layout = "VLMEvalKit TSV" if self.layout == "vlmevalkit" else "data"
+        raise UsageError(
+            f"task '{self.name}': {source} uses {{{unknown[0]}}}, which the {layout} cannot fill; "
+            f"it can use {valid} (add columns to `fields.keep`)."
+        )
 
     def __len__(self) -> int:
         return len(self._open())
@@ -229,8 +296,19 @@ class Task:
 
     @property
     def prompt_template(self) -> str:
-        """The template in use: the override, else the card's (or its kind's default)."""
-        return self.prompt_override or self.card.default_prompt
+        """The template in use: the override, else the card's (or its kind's default).
+
+        For a VLMEvalKit TSV, the card's ``vlmevalkit.prompt`` when it has one.
+        """
+        if self.prompt_override:
+            return self.prompt_override
+        tsv = self.card.vlmevalkit
+        if tsv is not None and tsv.prompt is not None:
+            if self.layout is None:
+                self._open()
+            if self.layout == "vlmevalkit":
+                return tsv.prompt
+        return self.card.default_prompt
 
     def prompt_text(self, sample: Sample) -> str:
         """Apply the prompt template.

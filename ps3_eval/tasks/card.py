@@ -120,6 +120,9 @@ class VlmEvalKitLayout(_Card):
     """The TSV's file name as VLMEvalKit downloads it, e.g. ``MMBench_DEV_EN.tsv``."""
     fields: dict[str, Any] = Field(default_factory=dict)
     """``fields`` entries that differ for the TSV's columns (the rest are the card's)."""
+    prompt: str | None = None
+    """The template for the TSV, where the card's names a field the TSV cannot fill (the card's
+    template is used otherwise)."""
 
 
 class TaskCard(_Card):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import logging
@@ -93,6 +94,14 @@ class Rows:
         names = getattr(self._data, "column_names", None)
         return set(names) if isinstance(names, list) else None
 
+    def null_count(self, column: str) -> int:
+        """Rows whose ``column`` is empty (null); 0 where that cannot be told without reading."""
+        table = getattr(self._data, "data", None)  # a datasets.Dataset's Arrow table
+        try:
+            return int(table.column(column).null_count) if table is not None else 0
+        except (KeyError, AttributeError):
+            return 0
+
     @functools.cached_property
     def fingerprint(self) -> str:
         """Identity of the rows.
@@ -168,6 +177,24 @@ def _quiet_datasets() -> None:
     datasets.logging.set_verbosity_error()
 
 
+@contextlib.contextmanager
+def _reading() -> Iterator[None]:
+    """Silence ``datasets``' own error log while it reads.
+
+    A file it cannot read is logged there before it raises; ps3-eval says what went wrong once,
+    in one line.
+    """
+    import datasets
+
+    _quiet_datasets()
+    before = datasets.logging.get_verbosity()
+    datasets.logging.set_verbosity(datasets.logging.CRITICAL)
+    try:
+        yield
+    finally:
+        datasets.logging.set_verbosity(before)
+
+
 def split_files(folder: Path, split: str) -> list[Path]:
     """The data files of ``split`` in a folder, by the Hub's naming rules.
 
@@ -198,12 +225,29 @@ def split_files(folder: Path, split: str) -> list[Path]:
     unsplit = list(patterns) == ["train"] and next(iter(patterns.values())) == ["**"]
     if unsplit:
         return by_split["train"]
+    canonical = _canonical_split(split)
+    if split not in by_split and canonical in by_split:
+        # datasets files `dev-*` under "validation" (and `eval-*` under "test"): the card's split
+        # is the files that name it, or all of the split datasets puts them in.
+        named = re.compile(rf"(?:^|[-._ 0-9/]){re.escape(split)}(?:[-._ 0-9/]|$)", re.IGNORECASE)
+        files = by_split[canonical]
+        return [f for f in files if named.search(_relative([f], folder)[0])] or files
     if split not in by_split:
         raise UsageError(
             f"data folder {folder} has the splits {', '.join(sorted(by_split))} but not '{split}' "
             f"(the card's source.split); point --data at the right folder or fix the card."
         )
     return by_split[split]
+
+
+def _canonical_split(split: str) -> str | None:
+    """The split ``datasets`` names files of ``split`` after (``dev`` -> ``validation``)."""
+    from datasets.data_files import SPLIT_KEYWORDS
+
+    for name, keywords in SPLIT_KEYWORDS.items():
+        if split.lower() in keywords:
+            return str(name)
+    return None
 
 
 def _relative(files: Sequence[Path], base: Path) -> list[str]:
@@ -306,7 +350,8 @@ def _read_files(files: Sequence[Path], where: Path) -> tuple[Any, list[Path]]:
     builder = next(b for suffix, b in _BUILDERS.items() if any(f.suffix == suffix for f in files))
     chosen = [f for f in supported if _BUILDERS[f.suffix.lower()] == builder]
     try:
-        ds = datasets.load_dataset(builder, data_files=[str(f) for f in chosen], split="train")
+        with _reading():
+            ds = datasets.load_dataset(builder, data_files=[str(f) for f in chosen], split="train")
         return ds, chosen
     except Exception as exc:  # malformed files: one line naming the folder
         raise UsageError(
@@ -364,7 +409,16 @@ def _load_local(
         or (path / "dataset_dict.json").exists()
         or (path / "state.json").exists()
     ):
-        return _pick_split(datasets.load_from_disk(str(path)), split, str(path)), path, [], "hf"
+        try:
+            with _reading():
+                saved = datasets.load_from_disk(str(path))
+        except Exception as exc:  # a missing arrow file, a corrupt dataset_info.json, ...
+            raise UsageError(
+                f"cannot read the save_to_disk folder {path} ({type(exc).__name__}: "
+                f"{first_line(exc)}); save it again with `ps3-eval data` or "
+                f"`Dataset.save_to_disk`."
+            ) from None
+        return _pick_split(saved, split, str(path)), path, [], "hf"
     if path.is_dir():
         folder = path / config if config and (path / config).is_dir() else path
         tsvs = sorted(folder.glob("*.tsv"))
@@ -377,7 +431,8 @@ def _load_local(
     if file_builder is None:
         raise UsageError(f"data file {path} has an unknown type; --data takes {LAYOUTS}.")
     try:
-        ds = datasets.load_dataset(file_builder, data_files=[str(path)], split="train")
+        with _reading():
+            ds = datasets.load_dataset(file_builder, data_files=[str(path)], split="train")
     except Exception as exc:  # malformed files: one line naming the file
         raise UsageError(
             f"cannot read {path} as {file_builder} ({type(exc).__name__}: {first_line(exc)})."
@@ -420,9 +475,9 @@ def open_rows(
         import datasets
 
         assert src.hf is not None
-        _quiet_datasets()
         try:
-            ds = datasets.load_dataset(src.hf, src.config, split=src.split)
+            with _reading():
+                ds = datasets.load_dataset(src.hf, src.config, split=src.split)
         except Exception as exc:  # datasets raises many types; all mean "could not load"
             raise UsageError(
                 f"could not load dataset '{src.hf}' ({type(exc).__name__}: {first_line(exc)}). "
