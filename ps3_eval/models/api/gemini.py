@@ -24,10 +24,11 @@ class GeminiModel(ApiBackend):
 
     name = "gemini"
     description = "Google Gemini (google-genai SDK, async client)"
-    version = "1"
+    version = "2"
     code_modules = (
         "ps3_eval.models.api.gemini",
         "ps3_eval.models.api.base",
+        "ps3_eval.models.api.limits",
         "ps3_eval.models.api.payload",
         "ps3_eval.models.api.vision",
     )
