@@ -95,6 +95,14 @@ def load_prices(path: str | None) -> dict[str, Any]:
         ) from None
     if not isinstance(table, dict) or not isinstance(table.get("models"), dict):
         raise UsageError(f"price table {path} needs a 'models' mapping of name -> input/output.")
+    for name, entry in table["models"].items():
+        if not isinstance(entry, dict) or not all(
+            isinstance(entry.get(k), int | float) for k in ("input", "output")
+        ):
+            raise UsageError(
+                f"price table {path or 'prices.json'}: entry '{name}' needs numeric 'input' and "
+                f"'output' (USD per 1M tokens)."
+            )
     return table
 
 

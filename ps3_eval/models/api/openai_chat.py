@@ -105,7 +105,7 @@ class CompatibleArgs(ApiArgs):
     vision_rule: str = Field(
         "none",
         description="whose resize rule the server follows: none (it resizes nothing the toolkit "
-        "can know), openai-tiles, anthropic, gemini",
+        "can know; image tokens unknown), openai-tiles, openai-patches, anthropic, gemini",
     )
 
 
