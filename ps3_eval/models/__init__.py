@@ -154,7 +154,9 @@ def parse_assignments(
 
     With ``numbers``, integer and decimal strings become numbers, so ``n=24`` on the command line
     and ``{"n": 24}`` from Python name the same run. Model arguments skip this: their pydantic
-    models convert, and a string field such as an answer must stay a string.
+    models convert, and a string field such as an answer must stay a string. ``none`` becomes
+    ``None``; :func:`validate_args` turns it back into the word for a model argument that takes
+    the word and not ``None`` (``resize=none``).
     """
     args: dict[str, Any] = {}
     for pair in pairs:
