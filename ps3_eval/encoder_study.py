@@ -77,7 +77,7 @@ def _row(mode: str, budget: str, run_dir: Path) -> StudyRow:
         out_of_memory=sum("out of GPU memory" in (r.error or "") for r in failed),
         selected=_mean([r.output.selection.selected_patches for r in ok if r.output.selection]),
         ratio=_mean([r.output.extra["selection_ratio"] for r in ok]),
-        tokens=_mean([r.output.usage.visual_tokens for r in ok]),
+        tokens=_mean([t for r in ok if (t := r.output.usage.visual_tokens) is not None]),
         encoder_s=_mean(enc),
         encoder_p50_s=statistics.median(enc) if enc else None,
         recall=_mean(recalls),

@@ -183,17 +183,23 @@ class Usage(_Record):
 
     input_tokens: int = 0
     """Prompt tokens in total, visual tokens included."""
-    visual_tokens: int = 0
-    """Tokens (or 14x14 patches, for encoders) spent on images."""
+    visual_tokens: int | None = 0
+    """Tokens (or 14x14 patches, for encoders) spent on images; ``None`` when unknown (a served
+    model whose processor's rule the toolkit cannot know, and whose response does not say)."""
     output_tokens: int = 0
     """Generated tokens."""
     estimated: bool = False
     """True when any count was estimated rather than reported by the backend."""
 
     def __add__(self, other: Usage) -> Usage:
+        visual = (
+            None
+            if self.visual_tokens is None or other.visual_tokens is None
+            else self.visual_tokens + other.visual_tokens
+        )
         return Usage(
             input_tokens=self.input_tokens + other.input_tokens,
-            visual_tokens=self.visual_tokens + other.visual_tokens,
+            visual_tokens=visual,
             output_tokens=self.output_tokens + other.output_tokens,
             estimated=self.estimated or other.estimated,
         )
@@ -581,6 +587,7 @@ class TokenStats(_Record):
 
     input: float = 0.0
     visual: float = 0.0
+    """Mean over the samples whose image tokens are known (0 when none is)."""
     output: float = 0.0
     estimated: bool = False
     """True when any sample's counts were estimated."""

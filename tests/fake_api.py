@@ -1,9 +1,15 @@
 """A local HTTP server speaking the OpenAI, Anthropic and Gemini wire formats, for tests and perf.
 
 It decodes every image it receives (so tests can compare what was sent with what arrived), answers
-from a rule, and injects faults in order: ``429`` (with Retry-After), ``500``, ``400`` (its message
-echoes the credential header, as careless servers do), ``slow`` (answers after ``slow_s``),
-``malformed`` (a 200 that is not JSON), ``empty`` (no text) and ``refusal``.
+from a rule, and injects faults in order: ``429`` (with ``Retry-After: retry_after``), ``429rpc``
+(a 429 whose only hint is a ``google.rpc.RetryInfo`` ``retryDelay`` of ``retry_delay`` in the error
+body, as Gemini sends it), ``500``, ``400`` (its message echoes the credential header, as careless
+servers do), ``slow`` (answers after ``slow_s``), ``malformed`` (a 200 that is not JSON), ``empty``
+(no text), ``refusal`` and ``echo`` (a 200 whose answer quotes the credential header).
+
+Every request under a ``/fail/`` path prefix gets a 500, so one server can serve a healthy and an
+outage run side by side (``perf/api.py``). Like the real API, the Anthropic route refuses an image
+whose base64 string is over 5 MB. ``usage`` replaces the reported token counts.
 """
 
 from __future__ import annotations
@@ -36,6 +42,9 @@ class Seen:
     auth: str
     fault: str | None
     at: float
+    options: dict[str, Any] = field(default_factory=dict)
+    """The request body's small settings: Gemini's ``generationConfig`` and per-part
+    ``mediaResolution``, OpenAI's and Anthropic's top-level keys other than the messages."""
 
 
 @dataclass
@@ -46,6 +55,9 @@ class FakeApi:
     faults: list[str] = field(default_factory=list)
     delay: float = 0.0
     slow_s: float = 5.0
+    retry_after: str = "0.05"
+    retry_delay: str = "0.2s"
+    usage: tuple[int, int] | None = None
     decode: bool = True
     seen: list[Seen] = field(default_factory=list)
     url: str = ""
@@ -104,12 +116,44 @@ def _parse(api: str, path: str, body: dict[str, Any]) -> tuple[str, str, list[by
     return model, "\n".join(texts), blobs
 
 
-def _error(api: str, status: int, message: str) -> dict[str, Any]:
+def _options(api: str, body: dict[str, Any]) -> dict[str, Any]:
+    if api != "gemini":
+        return {k: v for k, v in body.items() if k != "messages"}
+    config = body.get("generationConfig") or body.get("generation_config") or {}
+    parts = [p for c in body["contents"] for p in c["parts"]]
+    images = [p for p in parts if "text" not in p]
+    media = [p.get("mediaResolution") or p.get("media_resolution") for p in images]
+    return {"generationConfig": config, "mediaResolution": media}
+
+
+ANTHROPIC_IMAGE_LIMIT = 5 * 1024 * 1024
+"""Anthropic's limit on one image, which it applies to the base64 string."""
+
+
+def _too_large(api: str, body: dict[str, Any]) -> int | None:
+    """The length of the first base64 image over Anthropic's limit, if any."""
+    if api != "anthropic":
+        return None
+    for message in body["messages"]:
+        for part in message["content"]:
+            if part.get("type") == "image" and len(part["source"]["data"]) > ANTHROPIC_IMAGE_LIMIT:
+                return len(part["source"]["data"])
+    return None
+
+
+def _error(api: str, status: int, message: str, retry_delay: str | None = None) -> dict[str, Any]:
     if api == "anthropic":
         kind = {429: "rate_limit_error", 500: "api_error"}.get(status, "invalid_request_error")
         return {"type": "error", "error": {"type": kind, "message": message}}
     if api == "gemini":
-        return {"error": {"code": status, "message": message, "status": "ERROR"}}
+        error: dict[str, Any] = {"code": status, "message": message, "status": "ERROR"}
+        if retry_delay is not None:
+            error["status"] = "RESOURCE_EXHAUSTED"
+            error["details"] = [
+                {"@type": "type.googleapis.com/google.rpc.QuotaFailure", "violations": []},
+                {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": retry_delay},
+            ]
+        return {"error": error}
     return {"error": {"message": message, "type": "error", "param": None, "code": None}}
 
 
@@ -191,16 +235,27 @@ def make_handler(state: FakeApi) -> type[BaseHTTPRequestHandler]:
             )
             model, text, blobs = _parse(api, path, body)
             sizes, hashes = _images(blobs, state.decode)
-            fault = state.next_fault()
+            fault = "500" if path.startswith("/fail/") else state.next_fault()
+            too_large = _too_large(api, body)
+            options = _options(api, body)
+            del body  # the server keeps no request body alive (perf/api.py measures the client)
             with state.lock:
                 state.seen.append(
                     Seen(api, model, text, sizes, hashes, [len(b) for b in blobs], auth, fault,
-                         time.monotonic())
+                         time.monotonic(), options)
                 )  # fmt: skip
             if state.delay:
                 time.sleep(state.delay)
+            if too_large is not None:
+                message = (f"image exceeds 5 MB maximum: {too_large} bytes > "
+                           f"{ANTHROPIC_IMAGE_LIMIT} bytes")  # fmt: skip
+                self._send(400, _error(api, 400, message))
+                return
             if fault == "429":
-                self._send(429, _error(api, 429, "slow down"), {"Retry-After": "0.05"})
+                self._send(429, _error(api, 429, "slow down"), {"Retry-After": state.retry_after})
+                return
+            if fault == "429rpc":
+                self._send(429, _error(api, 429, "quota exceeded", state.retry_delay))
                 return
             if fault == "500":
                 self._send(500, _error(api, 500, "server error"))
@@ -214,8 +269,12 @@ def make_handler(state: FakeApi) -> type[BaseHTTPRequestHandler]:
                 self._send(200, b"{not json")
                 return
             answer = "" if fault == "empty" else state.answer(text)
+            if fault == "echo":
+                answer = f"{answer} (you sent {auth})"
             n_in = input_tokens(text, len(blobs))
             n_out = max(1, len(answer) // 4)
+            if state.usage is not None:
+                n_in, n_out = state.usage
             self._send(200, _reply(api, model, answer, n_in, n_out, len(blobs), fault or ""))
 
     return Handler

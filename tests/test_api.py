@@ -19,7 +19,7 @@ pytest.importorskip("google.genai")
 
 from ps3_eval.analysis import load_run
 from ps3_eval.errors import UsageError
-from ps3_eval.models.api.vision import RULES, openai_rule
+from ps3_eval.models.api.vision import RULES
 from ps3_eval.runner import evaluate
 from tests.fake_api import FakeApi, Server, input_tokens
 
@@ -78,7 +78,9 @@ def test_backend_answers_records_what_was_sent_and_prices_it(
         assert api.seen[0].images == [(1365, 768)]
         assert run.results[0].output.sent_images[0].seen == (1365, 768)
     if name == "anthropic":
-        assert run.results[0].output.sent_images[0].seen == (1478, 831)
+        # Claude's table: a 16:9 frame is read at 1456x819; sent at that size, not resized again.
+        assert api.seen[0].images == [(1456, 819)]
+        assert run.results[0].output.sent_images[0].seen == (1456, 819)
     if name == "openai-compatible":
         assert api.seen[0].images == [(3840, 2160)]  # a local server's own processor decides
         assert summary.cost.n_priced == 0 and summary.cost.n_unpriced == 4
@@ -263,21 +265,6 @@ def test_operational_arguments_keep_the_run_identity(api: FakeApi, tmp_path: Pat
     assert a.fingerprint() == b.fingerprint() != c.fingerprint()
 
 
-def test_published_rules() -> None:
-    gpt4o = openai_rule("gpt-4o-2024-08-06")
-    assert gpt4o.seen((3840, 2160)) == (1365, 768) and gpt4o.tokens((1024, 1024)) == 765
-    assert gpt4o.tokens((2048, 4096)) == 1105 and gpt4o.tokens((3840, 2160), "low") == 85
-    assert openai_rule("gpt-4o-mini").tokens((1024, 1024)) == 2833 + 5667 * 4
-    mini = openai_rule("gpt-4.1-mini")
-    assert mini.seen((1024, 1024)) == (1024, 1024)
-    assert mini.tokens((1024, 1024)) == 1659  # 1024 patches x 1.62
-    for unresized in [(1092, 1092), (951, 1268), (896, 1344), (819, 1456), (784, 1568)]:
-        assert RULES["anthropic"].seen(unresized) == unresized  # the published table
-    assert RULES["anthropic"].seen((3840, 2160)) == (1478, 831)
-    assert RULES["gemini"].tokens((384, 384)) == 258
-    assert RULES["gemini"].tokens((1536, 768)) == 516
-
-
 def test_png_over_the_byte_limit_is_reencoded(api: FakeApi, tmp_path: Path) -> None:
     from ps3_eval.models.api.payload import ImagePolicy, prepare
     from ps3_eval.models.api.vision import _rule
@@ -328,3 +315,157 @@ def test_limits_of_many_images_and_request_bytes() -> None:
     assert all(p.record.sent == (3000, 1000) for p in out)
     with pytest.raises(DataError, match="limit of 100 per request"):
         prepare_all(parts[:11], RULES["anthropic"], ImagePolicy(tiles=9))
+
+
+# -- issue 17: arguments, failures, outages, retry hints, echoed keys ------------------------------
+
+
+def test_none_reaches_literal_and_string_arguments_from_spec_and_cli(
+    api: FakeApi, tmp_path: Path
+) -> None:
+    from ps3_eval.models import build_model, parse_model_spec
+    from tests.test_cli import cli
+
+    # From the model string: the Literal resize and the plain-string vision_rule take "none";
+    # an optional number given "none" still becomes None.
+    url = api.url + "/v1"
+    spec = f"openai:model=gpt-4o,base_url={url},resize=none,max_side=none,timeout=5"
+    summary = evaluate("probe4k", spec, task_args={"n": 1}, output_dir=tmp_path / "r1")
+    assert summary.n == 1 and api.seen[-1].images == [(3840, 2160)]
+    name, args = parse_model_spec(f"openai-compatible:model=m,base_url={url},vision_rule=none")
+    compatible = build_model(name, args)
+    assert compatible.args.vision_rule == "none"  # type: ignore[attr-defined]
+    assert build_model("openai", {"model": "gpt-4o", "max_side": None}).args.max_side is None
+    # From the command line's -a, as a user types it.
+    res = cli("run", "-t", "probe4k", "-m", f"openai:model=gpt-4o,base_url={url}", "-a",
+              "resize=none", "--task-arg", "n=1", "--output-dir", str(tmp_path / "r2"),
+              check=False)  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    assert api.seen[-1].images == [(3840, 2160)]
+
+
+@pytest.mark.parametrize("name", ["openai", "anthropic", "gemini"])
+def test_error_record_after_retries_says_how_often_and_what_was_sent(
+    name: str, api: FakeApi, tmp_path: Path
+) -> None:
+    api.faults = ["500", "500", "500"]
+    summary = evaluate(
+        "probe4k", name, model_args=_args(name, api, max_retries=2), task_args={"n": 1},
+        output_dir=tmp_path / "runs",
+    )  # fmt: skip
+    assert summary.n_errors == 1 and len(api.seen) == 3
+    result = load_run(next((tmp_path / "runs").iterdir())).results[0]
+    assert "after 3 attempts" in (result.error or "") and result.error_kind == "model"
+    assert result.output.attempts == 3
+    sent = result.output.sent_images
+    assert [tuple(i.sent) for i in sent] == api.seen[0].images == api.seen[-1].images
+    assert [i.bytes for i in sent] == api.seen[-1].image_bytes
+    assert len(result.output.extra["retry_waits"]) == 2
+
+
+def _sdk_objects() -> list[object]:
+    """Live exceptions raised by an SDK or its HTTP stack, and live HTTP request objects."""
+    import gc
+
+    roots = ("openai", "anthropic", "google", "httpx", "httpcore", "aiohttp")
+    found = []
+    for obj in gc.get_objects():
+        kind = type(obj)
+        if not str(getattr(kind, "__module__", "")).startswith(roots):
+            continue
+        if isinstance(obj, BaseException) or kind.__name__ in ("Request", "ClientRequest"):
+            found.append(obj)
+    return found
+
+
+@pytest.mark.parametrize("name", ["openai", "anthropic", "gemini"])
+def test_failed_attempts_keep_no_request_alive_while_backing_off(
+    name: str, api: FakeApi, tmp_path: Path
+) -> None:
+    """During an outage every call waits out its backoff holding no request body.
+
+    The cyclic garbage collector is off, so anything kept only by a reference cycle (an exception's
+    traceback holding the frame that holds the exception) counts as alive, as it does between
+    collections of a real run.
+    """
+    import asyncio
+    import gc
+    import time
+
+    from ps3_eval.runner import evaluate_async
+
+    n = 4
+    api.faults, api.retry_after = ["429"] * n, "60"  # every call sleeps a minute after failing
+    args = _args(name, api, max_retries=1)
+
+    before = {id(o) for o in _sdk_objects()}  # module-level ones, such as aiohttp's constants
+
+    async def scenario() -> list[str]:
+        run = asyncio.ensure_future(evaluate_async(
+            "probe4k", name, model_args=args, task_args={"n": n}, concurrency=n,
+            output_dir=tmp_path / "runs"))  # fmt: skip
+        try:
+            left = ["the calls never failed"]
+            give_up = time.monotonic() + 15  # a guard against waiting forever, far below 60 s
+            while time.monotonic() < give_up:  # until every call has failed and is backing off
+                await asyncio.sleep(0.05)
+                if len(api.seen) == n:
+                    left = [type(o).__name__ for o in _sdk_objects() if id(o) not in before]
+                    if not left:
+                        break
+            return left
+        finally:
+            run.cancel()
+            await asyncio.gather(run, return_exceptions=True)
+
+    gc.collect()
+    gc.disable()
+    try:
+        left = asyncio.run(scenario())
+    finally:
+        gc.enable()
+    assert len(api.seen) == n  # nobody retried yet: all were backing off
+    assert not left, f"alive while backing off: {left}"
+
+
+def test_gemini_retry_delay_in_the_error_body_is_honoured(api: FakeApi, tmp_path: Path) -> None:
+    import asyncio
+
+    from google import genai
+    from google.genai import types
+
+    from ps3_eval.models.api.limits import classify
+
+    api.faults, api.retry_delay = ["429rpc"], "1.5s"
+    client = genai.Client(api_key="k", http_options=types.HttpOptions(base_url=api.url)).aio
+    with pytest.raises(Exception) as info:  # the SDK's own error type, from the real wire
+        asyncio.run(client.models.generate_content(model="gemini-2.5-flash", contents="hi"))
+    failure = classify(info.value)
+    assert failure.retry and failure.after == 1.5
+    # In a run: the wait before the retry is the server's, not a random backoff.
+    api.faults, api.retry_delay = ["429rpc"], "0.2s"
+    summary = evaluate("probe4k", "gemini", model_args=_args("gemini", api), task_args={"n": 1},
+                       output_dir=tmp_path / "runs")  # fmt: skip
+    assert summary.n == 1
+    result = load_run(next((tmp_path / "runs").iterdir())).results[0]
+    assert result.output.attempts == 2 and result.output.extra["retry_waits"] == [0.2]
+
+
+@pytest.mark.parametrize("name", ["openai", "anthropic", "gemini"])
+def test_key_echoed_in_a_successful_answer_is_scrubbed(
+    name: str, api: FakeApi, tmp_path: Path
+) -> None:
+    api.faults = ["echo"]
+    summary = evaluate(
+        "probe4k", name, model_args=_args(name, api), task_args={"n": 1},
+        output_dir=tmp_path / "runs", cache=tmp_path / "cache.sqlite",
+    )  # fmt: skip
+    assert summary.n == 1
+    key = KEYS[{"openai": "OPENAI_API_KEY", "anthropic": "ANTHROPIC_API_KEY"}.get(
+        name, "GEMINI_API_KEY")]  # fmt: skip
+    assert key in api.seen[0].auth
+    result = load_run(next((tmp_path / "runs").iterdir())).results[0]
+    assert "you sent" in (result.output.text or "") and "***" in result.output.text
+    for path in [*_files(tmp_path / "runs"), tmp_path / "cache.sqlite"]:
+        data = path.read_bytes()
+        assert key.encode() not in data and b"SECRETKEY" not in data, path

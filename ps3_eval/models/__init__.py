@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import difflib
 import importlib
+import types
 from dataclasses import dataclass
 from importlib import metadata
-from typing import Any
+from typing import Any, Literal, Union, get_args, get_origin
 
 from pydantic import ValidationError
 
@@ -153,7 +154,9 @@ def parse_assignments(
 
     With ``numbers``, integer and decimal strings become numbers, so ``n=24`` on the command line
     and ``{"n": 24}`` from Python name the same run. Model arguments skip this: their pydantic
-    models convert, and a string field such as an answer must stay a string.
+    models convert, and a string field such as an answer must stay a string. ``none`` becomes
+    ``None``; :func:`validate_args` turns it back into the word for a model argument that takes
+    the word and not ``None`` (``resize=none``).
     """
     args: dict[str, Any] = {}
     for pair in pairs:
@@ -183,10 +186,45 @@ def parse_model_spec(spec: str, extra_args: list[str] | None = None) -> tuple[st
     return name.strip(), parse_assignments(pairs + list(extra_args or []), "model argument")
 
 
+def _admits(annotation: Any) -> tuple[bool, bool]:
+    """Whether a field type takes ``None``, and whether it takes the string ``"none"``."""
+    if annotation is None or annotation is type(None):
+        return True, False
+    if annotation is str:
+        return False, True
+    origin = get_origin(annotation)
+    if origin is Literal:
+        values = get_args(annotation)
+        return None in values, "none" in values
+    if origin is Union or origin is types.UnionType:
+        takes_none = takes_word = False
+        for member in get_args(annotation):
+            n, w = _admits(member)
+            takes_none, takes_word = takes_none or n, takes_word or w
+        return takes_none, takes_word
+    return False, False
+
+
+def _none_as_word(args_cls: type[ModelArgs], args: dict[str, Any]) -> dict[str, Any]:
+    """``None`` back to the word ``"none"`` where the field takes the word and not ``None``.
+
+    ``key=none`` parses to ``None`` (the usual meaning: "no value"), which is wrong for a choice
+    such as ``resize: Literal["provider", "none"]`` or a plain string such as ``vision_rule``.
+    """
+    out = dict(args)
+    for key, value in args.items():
+        field = args_cls.model_fields.get(key)
+        if value is None and field is not None:
+            takes_none, takes_word = _admits(field.annotation)
+            if takes_word and not takes_none:
+                out[key] = "none"
+    return out
+
+
 def validate_args(name: str, cls: type[Backend], args: dict[str, Any]) -> ModelArgs:
     """Validate ``args`` against the backend's ``Args`` model, with a one-line error."""
     try:
-        return cls.Args.model_validate(args)
+        return cls.Args.model_validate(_none_as_word(cls.Args, args))
     except ValidationError as exc:
         valid = ", ".join(cls.Args.model_fields) or "(none)"
         err = exc.errors()[0]

@@ -50,9 +50,10 @@ def latency_stats(values: list[float]) -> LatencyStats:
 def _tokens(usages: list[Usage]) -> TokenStats:
     if not usages:
         return TokenStats()
+    known = [u.visual_tokens for u in usages if u.visual_tokens is not None]
     return TokenStats(
         input=float(np.mean([u.input_tokens for u in usages])),
-        visual=float(np.mean([u.visual_tokens for u in usages])),
+        visual=float(np.mean(known)) if known else 0.0,
         output=float(np.mean([u.output_tokens for u in usages])),
         estimated=any(u.estimated for u in usages),
     )

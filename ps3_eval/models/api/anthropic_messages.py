@@ -28,10 +28,11 @@ class AnthropicModel(ApiBackend):
 
     name = "anthropic"
     description = "Anthropic Messages API (Claude), official async SDK"
-    version = "1"
+    version = "2"
     code_modules = (
         "ps3_eval.models.api.anthropic_messages",
         "ps3_eval.models.api.base",
+        "ps3_eval.models.api.limits",
         "ps3_eval.models.api.payload",
         "ps3_eval.models.api.vision",
     )

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -20,12 +21,22 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import Field
 
-from ps3_eval.errors import ModelError, UsageError
-from ps3_eval.models.api.limits import RateLimiter, api_key, backoff, classify, redact
+from ps3_eval.errors import UsageError
+from ps3_eval.models.api.limits import (
+    Failure,
+    RateLimiter,
+    api_key,
+    backoff,
+    classify,
+    forget,
+    redact,
+)
 from ps3_eval.models.api.payload import ImagePolicy, Prepared, prepare_all
 from ps3_eval.models.api.vision import VisionRule
 from ps3_eval.models.base import Backend, ModelArgs
 from ps3_eval.records import ImagePart, ModelOutput, Request, TextPart, Timing, Usage
+
+logger = logging.getLogger(__name__)
 
 
 class ApiArgs(ModelArgs):
@@ -84,6 +95,14 @@ def load_prices(path: str | None) -> dict[str, Any]:
         ) from None
     if not isinstance(table, dict) or not isinstance(table.get("models"), dict):
         raise UsageError(f"price table {path} needs a 'models' mapping of name -> input/output.")
+    for name, entry in table["models"].items():
+        if not isinstance(entry, dict) or not all(
+            isinstance(entry.get(k), int | float) for k in ("input", "output")
+        ):
+            raise UsageError(
+                f"price table {path or 'prices.json'}: entry '{name}' needs numeric 'input' and "
+                f"'output' (USD per 1M tokens)."
+            )
     return table
 
 
@@ -144,6 +163,7 @@ class ApiBackend(Backend):
         # only add memory (each one decoding a 4K image holds ~50 MB) and contend with the event
         # loop for the interpreter lock (perf/api.py measured both).
         self._prep_pool: ThreadPoolExecutor | None = None
+        self._warned_over_input = False
 
     # -- what providers implement ----------------------------------------------------------
 
@@ -209,27 +229,75 @@ class ApiBackend(Backend):
         if self._client is None:  # closed by an earlier session
             self._client = self._make_client()
         attempts = 0
+        waits: list[float] = []
+        stages = {"prepare_images": prep, "prepare_wait": waited}
         start = time.perf_counter()
         while True:
             attempts += 1
             await self.limiter.acquire(estimate)
-            try:
-                reply = await asyncio.wait_for(
-                    self._call(self._client, request, system, items, max_tokens),
-                    timeout=self.args.timeout,
-                )
+            reply, failure = await self._attempt(request, system, items, max_tokens)
+            if failure is None:
                 break
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # the provider boundary: classify, then retry or fail
-                failure = classify(exc)
-                if not failure.retry or attempts > self.args.max_retries:
-                    tried = f" after {attempts} attempts" if attempts > 1 else ""
-                    message = redact(f"{self.name}: {failure.message}{tried}", self._key)
-                    raise ModelError(message) from None
-                await asyncio.sleep(backoff(attempts, failure.after))
+            # Only the classified failure is kept: the exception, its frames and the request
+            # they held are gone before the backoff, so an outage costs no memory.
+            if not failure.retry or attempts > self.args.max_retries:
+                tried = f" after {attempts} attempts" if attempts > 1 else ""
+                message = redact(f"{self.name}: {failure.message}{tried}", self._key)
+                latency = time.perf_counter() - start
+                return self._failed(message, prepared, attempts, latency, stages, waits)
+            wait = backoff(attempts, failure.after)
+            waits.append(round(wait, 3))
+            await asyncio.sleep(wait)
+        assert reply is not None
         latency = time.perf_counter() - start
-        return self._output(reply, prepared, attempts, latency, prep, {"prepare_wait": waited})
+        return self._output(reply, prepared, attempts, latency, stages, waits)
+
+    async def _attempt(
+        self, request: Request, system: str | None, items: list[Any], max_tokens: int
+    ) -> tuple[Reply | None, Failure | None]:
+        """One call: the reply, or how it failed (nothing of the failed call stays alive)."""
+        try:
+            call = self._call(self._client, request, system, items, max_tokens)
+            return await asyncio.wait_for(call, timeout=self.args.timeout), None
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # the provider boundary: classify, then retry or fail
+            failure = classify(exc)
+            forget(exc)
+            return None, failure
+
+    def _record(
+        self,
+        prepared: list[Prepared],
+        attempts: int,
+        latency: float,
+        stages: dict[str, float],
+        waits: list[float],
+    ) -> dict[str, Any]:
+        """What an output records whether the call answered or not: what was sent, how often."""
+        extra: dict[str, Any] = {"prices": self._prices_label}
+        if waits:
+            extra["retry_waits"] = waits
+        return dict(
+            timing=Timing(latency=latency, stages=dict(stages)),
+            image_sizes=[p.record.sent for p in prepared],
+            sent_images=[p.record for p in prepared],
+            attempts=attempts,
+            extra=extra,
+        )
+
+    def _failed(
+        self,
+        message: str,
+        prepared: list[Prepared],
+        attempts: int,
+        latency: float,
+        stages: dict[str, float],
+        waits: list[float],
+    ) -> ModelOutput:
+        """The error record of a call that never answered (never scored, never cached)."""
+        record = self._record(prepared, attempts, latency, stages, waits)
+        return ModelOutput(error=message, **record)
 
     def _output(
         self,
@@ -237,13 +305,26 @@ class ApiBackend(Backend):
         prepared: list[Prepared],
         attempts: int,
         latency: float,
-        prep: float,
-        extra_stages: dict[str, float],
+        stages: dict[str, float],
+        waits: list[float],
     ) -> ModelOutput:
+        known = all(p.record.tokens is not None for p in prepared)
         visual = reply.image_tokens
         estimated = visual is None
-        if visual is None:
+        if visual is None and known:
             visual = sum(p.record.tokens or 0 for p in prepared)
+        record = self._record(prepared, attempts, latency, stages, waits)
+        if estimated and visual is not None and visual > reply.input_tokens:
+            # The rule says the images alone cost more than the whole prompt did: the rule is
+            # wrong for this model (or the server counts differently). Keep both, flagged.
+            record["extra"]["visual_estimate_over_input"] = True
+            if not self._warned_over_input:
+                self._warned_over_input = True
+                logger.warning(
+                    "%s: the image rule estimates %d image tokens, more than the %d input tokens "
+                    "reported for %s; such records are flagged visual_estimate_over_input",
+                    self.name, visual, reply.input_tokens, self.args.model,
+                )  # fmt: skip
         usage = Usage(
             input_tokens=reply.input_tokens,
             visual_tokens=visual,
@@ -254,24 +335,23 @@ class ApiBackend(Backend):
         cost = None
         if price is not None:
             cost = (reply.input_tokens * price[0] + reply.output_tokens * price[1]) / 1e6
+        # A server may quote the key back inside an answer; it is scrubbed before the answer
+        # reaches a record, the response cache or a scorer.
+        text = redact(reply.text, self._key)
         error = None
         if reply.refusal:
             error = f"{self.name} refused: {redact(reply.refusal, self._key)[:300]}"
-        elif not reply.text.strip():
+        elif not text.strip():
             error = (
                 f"{self.name} returned an empty completion (finish_reason {reply.finish_reason})"
             )
         return ModelOutput(
-            text=reply.text,
+            text=text,
             usage=usage,
-            timing=Timing(latency=latency, stages={"prepare_images": prep, **extra_stages}),
-            image_sizes=[p.record.sent for p in prepared],
-            sent_images=[p.record for p in prepared],
             finish_reason=reply.finish_reason,
             cost=cost,
-            attempts=attempts,
             error=error,
-            extra={"prices": self._prices_label},
+            **record,
         )
 
     async def aclose(self) -> None:

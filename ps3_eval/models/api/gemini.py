@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar, Literal
+
+from pydantic import Field
 
 from ps3_eval.errors import UsageError
-from ps3_eval.models.api.base import ApiBackend, Reply
+from ps3_eval.models.api.base import ApiArgs, ApiBackend, Reply
 from ps3_eval.models.api.payload import Prepared
-from ps3_eval.models.api.vision import RULES, VisionRule
+from ps3_eval.models.api.vision import VisionRule, gemini_generation, gemini_rule
+from ps3_eval.models.base import ModelArgs
 from ps3_eval.records import Request
 
 _BLOCKED = {"SAFETY", "PROHIBITED_CONTENT", "BLOCKLIST", "SPII", "RECITATION", "IMAGE_SAFETY"}
@@ -19,23 +22,43 @@ def _name(value: Any) -> str | None:
     return str(getattr(value, "name", value))
 
 
+class GeminiArgs(ApiArgs):
+    """Gemini's arguments: ``media_resolution`` sets how many tokens an image may take."""
+
+    media_resolution: Literal["low", "medium", "high", "ultra_high"] | None = Field(
+        None,
+        description="tokens per image: Gemini 3 low 280, medium 560, high 1120, ultra_high 2240 "
+        "(3 only); unset: the model's default (1120 on Gemini 3, 258 per tile before)",
+    )
+
+
 class GeminiModel(ApiBackend):
     """Gemini's generateContent through the async client of google-genai."""
 
     name = "gemini"
     description = "Google Gemini (google-genai SDK, async client)"
-    version = "1"
+    version = "2"
     code_modules = (
         "ps3_eval.models.api.gemini",
         "ps3_eval.models.api.base",
+        "ps3_eval.models.api.limits",
         "ps3_eval.models.api.payload",
         "ps3_eval.models.api.vision",
     )
     key_envs = ("GEMINI_API_KEY", "GOOGLE_API_KEY")
+    Args: ClassVar[type[ModelArgs]] = GeminiArgs
+    args: GeminiArgs
 
     def rule(self) -> VisionRule:
-        """Gemini's tile rule."""
-        return RULES["gemini"]
+        """Gemini 3's fixed tokens per image, or the tile rule of the models before it."""
+        resolution = self.args.media_resolution
+        generation = gemini_generation(self.args.model)
+        if resolution == "ultra_high" and (generation is None or generation < 3):
+            raise UsageError(
+                f"media_resolution=ultra_high is for Gemini 3 and later, not {self.args.model}; "
+                f"use low, medium or high."
+            )
+        return gemini_rule(self.args.model, resolution)
 
     def _make_client(self) -> Any:
         try:
@@ -55,19 +78,29 @@ class GeminiModel(ApiBackend):
     ) -> Reply:
         from google.genai import types
 
+        resolution = self.args.media_resolution
+        # ultra_high exists only per image part; the other levels apply to the whole request.
+        per_part = "MEDIA_RESOLUTION_ULTRA_HIGH" if resolution == "ultra_high" else None
         contents: list[Any] = []
         for kind, value in parts:
             if kind == "text":
                 contents.append(types.Part.from_text(text=value))
             else:
                 p: Prepared = value
-                contents.append(types.Part.from_bytes(data=p.data, mime_type=p.mime))
+                contents.append(
+                    types.Part.from_bytes(data=p.data, mime_type=p.mime, media_resolution=per_part)
+                )
         config = types.GenerateContentConfig(
             max_output_tokens=max_tokens,
             temperature=self.args.temperature,
             system_instruction=system,
             stop_sequences=request.generation.stop or None,
             seed=request.generation.seed,
+            media_resolution=(
+                types.MediaResolution(f"MEDIA_RESOLUTION_{resolution.upper()}")
+                if resolution and resolution != "ultra_high"
+                else None
+            ),
         )
         resp = await client.models.generate_content(
             model=self.args.model,

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import random
 import re
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from ps3_eval.errors import UsageError
 
@@ -58,7 +60,7 @@ class Failure:
     retry: bool
     """429, 5xx, timeouts, connection errors and malformed responses are retried."""
     after: float | None
-    """Seconds the server asked to wait (Retry-After), if it said."""
+    """Seconds the server asked to wait (``Retry-After`` or Gemini's ``RetryInfo``), if it said."""
     message: str
 
 
@@ -77,6 +79,35 @@ def _retry_after(headers: object) -> float | None:
     return None
 
 
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d*)?)s\s*$")
+
+
+def _retry_info(body: Any) -> float | None:
+    """The ``retryDelay`` of a ``google.rpc.RetryInfo`` in an error body, in seconds.
+
+    Gemini puts its retry hint in the body, not in a header: ``{"error": {"details": [{"@type":
+    "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": "37s"}]}}`` (a protobuf Duration in
+    its JSON form: seconds with an ``s``).
+    """
+    if isinstance(body, str | bytes):
+        try:
+            body = json.loads(body)
+        except ValueError:
+            return None
+    if isinstance(body, list) and len(body) == 1:
+        body = body[0]
+    if not isinstance(body, dict):
+        return None
+    error = body.get("error", body)
+    details = error.get("details") if isinstance(error, dict) else None
+    for detail in details if isinstance(details, list) else []:
+        if isinstance(detail, dict) and str(detail.get("@type", "")).endswith("rpc.RetryInfo"):
+            match = _DURATION.match(str(detail.get("retryDelay", "")))
+            if match:
+                return float(match.group(1))
+    return None
+
+
 def classify(exc: BaseException) -> Failure:
     """Classify an SDK or transport exception by status code and type, without the SDK types."""
     status = getattr(exc, "status_code", None) or getattr(exc, "code", None)
@@ -84,6 +115,8 @@ def classify(exc: BaseException) -> Failure:
     if not isinstance(status, int):
         status = getattr(response, "status_code", None)
     after = _retry_after(getattr(response, "headers", None))
+    if after is None:  # google-genai keeps the parsed body in .details, the others in .body
+        after = _retry_info(getattr(exc, "details", None) or getattr(exc, "body", None))
     name = type(exc).__name__
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else name
     if isinstance(status, int):
@@ -99,6 +132,27 @@ def classify(exc: BaseException) -> Failure:
     if "Validation" in name or "JSON" in name or isinstance(exc, ValueError):
         return Failure(True, None, f"malformed response: {text}")
     return Failure(False, None, f"{name}: {text}")
+
+
+def forget(exc: BaseException) -> None:
+    """Let go of everything a failed call's exception holds on to.
+
+    An exception keeps its traceback, and with it every frame it passed through and their locals:
+    the request body, its base64 images, the SDK's request object. Its chained exceptions (the
+    transport error an SDK wraps) hold more of the same. A frame that refers back to the exception
+    makes a cycle only the garbage collector frees, late. Cutting the traceback and the chain on
+    every exception involved frees all of it as soon as the caller drops the exception.
+    """
+    pending: list[BaseException] = [exc]
+    done: set[int] = set()
+    while pending:
+        e = pending.pop()
+        if id(e) in done:
+            continue
+        done.add(id(e))
+        pending.extend(x for x in (e.__cause__, e.__context__) if x is not None)
+        e.__traceback__ = None
+        e.__cause__ = e.__context__ = None
 
 
 def backoff(attempt: int, after: float | None, base: float = 0.5, cap: float = 30.0) -> float:

@@ -41,10 +41,11 @@ class OpenAIModel(ApiBackend):
 
     name = "openai"
     description = "OpenAI chat completions (GPT-4o and later), official async SDK"
-    version = "1"
+    version = "2"
     code_modules = (
         "ps3_eval.models.api.openai_chat",
         "ps3_eval.models.api.base",
+        "ps3_eval.models.api.limits",
         "ps3_eval.models.api.payload",
         "ps3_eval.models.api.vision",
     )
@@ -104,7 +105,7 @@ class CompatibleArgs(ApiArgs):
     vision_rule: str = Field(
         "none",
         description="whose resize rule the server follows: none (it resizes nothing the toolkit "
-        "can know), openai-tiles, anthropic, gemini",
+        "can know; image tokens unknown), openai-tiles, openai-patches, anthropic, gemini",
     )
 
 

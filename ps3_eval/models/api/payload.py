@@ -21,7 +21,7 @@ from typing import Literal
 from PIL import Image
 
 from ps3_eval.errors import DataError
-from ps3_eval.models.api.vision import Size, VisionRule, _fit
+from ps3_eval.models.api.vision import Size, VisionRule, _fit, encoded_size
 from ps3_eval.records import ImagePart, SentImage
 from ps3_eval.runner.images import decode_bytes
 
@@ -73,7 +73,7 @@ def _target(size: Size, rule: VisionRule, policy: ImagePolicy) -> Size:
     return target
 
 
-def _encode(img: Image.Image, fmt: str, quality: int, max_bytes: int) -> tuple[bytes, str]:
+def _encode(img: Image.Image, fmt: str, quality: int, rule: VisionRule) -> tuple[bytes, str]:
     """The encoded image and its format (a PNG over the byte limit is retried as JPEG)."""
     for q in (quality, 80, 70, 55, 40):
         buf = io.BytesIO()
@@ -84,13 +84,14 @@ def _encode(img: Image.Image, fmt: str, quality: int, max_bytes: int) -> tuple[b
         else:
             img.save(buf, format="PNG", compress_level=1)
         data = buf.getvalue()
-        if len(data) <= max_bytes:
+        if rule.fits(len(data)):
             return data, fmt
         if fmt == "PNG":
             fmt = "JPEG"
+    of = " of base64" if rule.base64_limit else ""
     raise DataError(
-        f"image still exceeds the provider's {max_bytes // (1024 * 1024)} MB limit at JPEG "
-        f"quality 40; lower max_side"
+        f"image still exceeds the provider's {rule.max_bytes // (1024 * 1024)} MB{of} limit at "
+        f"JPEG quality 40; lower max_side"
     )
 
 
@@ -110,7 +111,7 @@ def _part(
         if factor >= 2:
             region = region.reduce(factor)
         region = region.resize(target, Image.Resampling.BICUBIC)
-    data, sent_format = _encode(region, fmt, policy.quality, rule.max_bytes)
+    data, sent_format = _encode(region, fmt, policy.quality, rule)
     record = SentImage(
         source_index=index,
         crop=crop,
@@ -134,7 +135,7 @@ def prepare(part: ImagePart, index: int, rule: VisionRule, policy: ImagePolicy) 
         and target == size
         and part.format in rule.formats
         and part.orientation == 1
-        and len(part.data) <= rule.max_bytes
+        and rule.fits(len(part.data))
     )
     img: Image.Image | None = part.image
     if passthrough:
@@ -176,10 +177,10 @@ def prepare_all(parts: list[ImagePart], rule: VisionRule, policy: ImagePolicy) -
         side = rule.many_images[1]
         policy = replace(policy, max_side=min(policy.max_side or side, side))
     out = [p for i, part in enumerate(parts) for p in prepare(part, i, rule, policy)]
-    total = sum(len(p.data) for p in out)
+    total = sum(encoded_size(len(p.data)) for p in out)  # as base64, the way they are sent
     if total > rule.max_request_bytes:
         raise DataError(
-            f"the images come to {total / 1e6:.1f} MB, over the provider's "
+            f"the images come to {total / 1e6:.1f} MB as base64, over the provider's "
             f"{rule.max_request_bytes // (1024 * 1024)} MB per request; lower tiles or max_side"
         )
     if len(out) > rule.max_images:
