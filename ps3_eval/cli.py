@@ -700,6 +700,10 @@ def encoder_study_cmd(
         out.print(str(path), highlight=False, soft_wrap=True)
 
 
+from ps3_eval.curate.cli import app as curate_app  # noqa: E402 - its module imports lightly
+
+app.add_typer(curate_app, name="curate")
+
 export_app = typer.Typer(help="Write a task for another harness.", no_args_is_help=True)
 app.add_typer(export_app, name="export")
 
