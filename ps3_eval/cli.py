@@ -12,6 +12,7 @@ from typing import Annotated, Any
 import typer
 from rich import box
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from ps3_eval.errors import Ps3EvalError, UsageError
@@ -798,7 +799,8 @@ def main() -> None:
         if isinstance(code, int) and code:
             sys.exit(code)
     except Ps3EvalError as exc:
-        err.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
+        # Escaped: a message's own brackets (pip install 'ps3-eval[curate]', a path) are text.
+        err.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False, soft_wrap=True)
         sys.exit(exc.exit_code)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)

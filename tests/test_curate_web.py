@@ -191,3 +191,17 @@ def test_a_killed_server_loses_nothing_it_acknowledged(root: Path) -> None:
         kept = {b["id"] for b in project.frame(1)["boxes"]}
         audited = {r["row_id"] for r in project.db.query("SELECT row_id FROM audit_log")}
     assert set(acked) <= kept and set(acked) <= audited
+
+
+def test_a_missing_extra_is_named_in_one_line(tmp_path: Path) -> None:
+    # uvicorn made unimportable, as in an install without the curate extra.
+    code = (
+        "import sys; sys.modules['uvicorn'] = None; from ps3_eval.cli import main; "
+        f"sys.argv = ['ps3-eval', 'curate', 'serve', {str(tmp_path)!r}]; main()"
+    )
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert res.returncode == 2
+    assert res.stderr.strip() == (
+        "error: this needs uvicorn, which is not installed; install the 'curate' extra: pip "
+        "install 'ps3-eval[curate]'."
+    )
