@@ -31,6 +31,7 @@ from ps3_eval.curate.project import (
     CONDITIONS,
     Project,
     cli_actor,
+    model_label,
     qa_digest,
     qa_sample,
     question_id,
@@ -142,17 +143,11 @@ def check_questions(
         The runs, their summaries and the questions flagged.
     """
     from ps3_eval.analysis import load_run
-    from ps3_eval.models import parse_model_spec
     from ps3_eval.runner import evaluate
 
     proj = project if isinstance(project, Project) else Project(project)
     who = actor or cli_actor()
-    name, args = parse_model_spec(model)
-    model_label = (
-        model
-        if not model_args
-        else f"{name}:" + ",".join(f"{k}={v}" for k, v in {**args, **model_args}.items())
-    )
+    label = model_label(model, model_args)
     try:
         rows = [r for r in proj.qa_rows() if include_rejected or r["decision"] != "rejected"]
         if not rows:
@@ -210,7 +205,7 @@ def check_questions(
                     }
                     got = tx.execute(
                         "SELECT id FROM checks WHERE qa_id = ? AND condition = ? AND model = ?",
-                        (row["id"], condition, model_label),
+                        (row["id"], condition, label),
                     ).fetchone()
                     if got is None:
                         tx.insert(
@@ -218,7 +213,7 @@ def check_questions(
                             {
                                 "qa_id": row["id"],
                                 "condition": condition,
-                                "model": model_label,
+                                "model": label,
                                 **values,
                             },
                         )

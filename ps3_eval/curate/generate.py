@@ -30,7 +30,7 @@ from typing import Any
 
 from PIL import Image
 
-from ps3_eval.curate.project import Project, cli_actor
+from ps3_eval.curate.project import Project, cli_actor, model_label
 from ps3_eval.db import now
 from ps3_eval.errors import Ps3EvalError, UsageError
 from ps3_eval.models import Backend, build_model, parse_model_spec
@@ -396,11 +396,7 @@ def generate_questions(
     else:
         name, args = parse_model_spec(model)
         backend = build_model(name, {**args, **(model_args or {})})
-        spec = (
-            model
-            if not model_args
-            else f"{model},{','.join(f'{k}={v}' for k, v in model_args.items())}"
-        )
+        spec = model_label(model, model_args)
     try:
         prompt = load_prompt(proj, prompt_file)
         todo, done_before = pending_boxes(proj)

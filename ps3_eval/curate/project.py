@@ -105,6 +105,16 @@ def cli_actor() -> str:
         return "cli"
 
 
+def model_label(spec: str, model_args: dict[str, Any] | None = None) -> str:
+    """A model as recorded in a project: its spec with any extra arguments merged in."""
+    if not model_args:
+        return spec
+    from ps3_eval.models import parse_model_spec
+
+    name, args = parse_model_spec(spec)
+    return f"{name}:" + ",".join(f"{k}={v}" for k, v in {**args, **model_args}.items())
+
+
 def qa_digest(row: dict[str, Any]) -> str:
     """Hash of what a check answers (question, options, answer): a check of other text is stale."""
     keys = ("question", "option_a", "option_b", "option_c", "option_d", "answer")
