@@ -12,6 +12,7 @@ from typing import Annotated, Any
 import typer
 from rich import box
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from ps3_eval.errors import Ps3EvalError, UsageError
@@ -700,6 +701,10 @@ def encoder_study_cmd(
         out.print(str(path), highlight=False, soft_wrap=True)
 
 
+from ps3_eval.curate.cli import app as curate_app  # noqa: E402 - its module imports lightly
+
+app.add_typer(curate_app, name="curate")
+
 export_app = typer.Typer(help="Write a task for another harness.", no_args_is_help=True)
 app.add_typer(export_app, name="export")
 
@@ -794,7 +799,8 @@ def main() -> None:
         if isinstance(code, int) and code:
             sys.exit(code)
     except Ps3EvalError as exc:
-        err.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
+        # Escaped: a message's own brackets (pip install 'ps3-eval[curate]', a path) are text.
+        err.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False, soft_wrap=True)
         sys.exit(exc.exit_code)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)

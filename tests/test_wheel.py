@@ -45,6 +45,13 @@ def test_a_built_wheel_lists_and_runs_the_cards(tmp_path: Path) -> None:
     assert "ps3_eval/models/api/prices.json" in names
     assert "ps3_eval/benchmarks/sweeps/demo.yaml" in names
     assert "ps3_eval/report/figures.py" in names
+    for shipped in (
+        "ps3_eval/web/static/lib/openseadragon.min.js",
+        "ps3_eval/web/static/lib/openseadragon.LICENSE.txt",
+        "ps3_eval/web/static/curate/annotate.js",
+        "ps3_eval/curate/prompts/generate.txt",
+    ):
+        assert shipped in names, shipped
 
     # "Install" the wheel as pip does (unpacked into a site folder), away from the checkout; the
     # dependencies come from this environment.

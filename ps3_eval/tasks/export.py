@@ -9,7 +9,9 @@ which is how the synthetic probe becomes a 4KPro-format copy.
 from __future__ import annotations
 
 import json
+import os
 import shutil
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -54,12 +56,18 @@ def save_dataset(task: Task, to: Path) -> int:
     return len(data)
 
 
-def _image_file(sample: Sample, images: Path) -> str:
+def _image_file(sample: Sample, images: Path, link: bool = False) -> str:
     src = sample.images[0]
     safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in sample.id)
     if src.path and Path(src.path).is_file():
         target = images / f"{safe}{Path(src.path).suffix or '.png'}"
-        shutil.copyfile(src.path, target)
+        if link:
+            try:
+                os.link(src.path, target)
+            except OSError:  # another file system, or links not supported
+                shutil.copyfile(src.path, target)
+        else:
+            shutil.copyfile(src.path, target)
     elif src.data:
         suffix = ".png" if src.data[:4] == b"\x89PNG" else ".jpg"
         target = images / f"{safe}{suffix}"
@@ -69,8 +77,22 @@ def _image_file(sample: Sample, images: Path) -> str:
     return f"images/{target.name}"
 
 
-def save_4kpro(task: Task, to: Path) -> int:
-    """The task's samples in 4KPro's local format (see benchmarks/README.md).
+def write_4kpro(
+    samples: Iterable[Sample | BrokenSample],
+    to: Path,
+    *,
+    name: str,
+    extra: Callable[[Sample], dict[str, Any]] | None = None,
+    link: bool = False,
+) -> int:
+    """Samples in 4KPro's local format (see benchmarks/README.md), into a new or empty folder.
+
+    Args:
+        samples: four-option items with one image each.
+        to: the folder to write.
+        name: the samples' task, for error messages.
+        extra: more columns per row (provenance), after the format's own.
+        link: hard-link image files instead of copying them (copied where links fail).
 
     Returns:
         The number of questions written.
@@ -80,17 +102,17 @@ def save_4kpro(task: Task, to: Path) -> int:
     images.mkdir()
     n = 0
     with (to / "test.jsonl").open("w", encoding="utf-8") as fh:
-        for sample in task.samples():
+        for sample in samples:
             if isinstance(sample, BrokenSample):
                 raise UsageError(f"cannot export: {sample.error}.")
             if not sample.choices or len(sample.choices) != 4 or not sample.images:
                 raise UsageError(
                     f"4KPro items have one image and four options; sample {sample.id} of "
-                    f"'{task.name}' does not."
+                    f"'{name}' does not."
                 )
             row: dict[str, Any] = {
                 "question_id": sample.id,
-                "image": _image_file(sample, images),
+                "image": _image_file(sample, images, link),
                 "question": sample.question,
                 **dict(zip("ABCD", sample.choices, strict=True)),
                 "answer": sample.targets[0],
@@ -100,9 +122,20 @@ def save_4kpro(task: Task, to: Path) -> int:
                 row["bbox"] = sample.bbox
             if sample.mrr is not None:
                 row["mrr"] = sample.mrr
+            if extra is not None:
+                row.update({k: v for k, v in extra(sample).items() if k not in row})
             fh.write(json.dumps(row, ensure_ascii=False) + "\n")
             n += 1
     return n
+
+
+def save_4kpro(task: Task, to: Path) -> int:
+    """The task's samples in 4KPro's local format (see benchmarks/README.md).
+
+    Returns:
+        The number of questions written.
+    """
+    return write_4kpro(task.samples(), to, name=task.name)
 
 
 def save_data(
