@@ -715,6 +715,48 @@ def export_lmms_cmd(
     )
 
 
+paper_app = typer.Typer(
+    help="The paper's tables: recipes that reproduce them.", no_args_is_help=True
+)
+app.add_typer(paper_app, name="paper")
+
+
+@paper_app.command("recipe")
+def paper_recipe_cmd(
+    table: Annotated[str, typer.Argument(help="table1, table2 or table13.")],
+    to: Annotated[Path, typer.Option("--to", help="The sweep spec to write (YAML).")],
+    row: Annotated[
+        list[str] | None,
+        typer.Option("--row", help="Row number, model name or label (repeatable; default all)."),
+    ] = None,
+    task: Annotated[
+        list[str] | None, typer.Option("--task", "-t", help="Benchmarks to run (repeatable).")
+    ] = None,
+    data: Annotated[str | None, typer.Option(help="Local copy of the one task chosen.")] = None,
+    checkpoint: Annotated[
+        str | None, typer.Option(help="Checkpoint for rows whose model is not published.")
+    ] = None,
+    limit: Annotated[int | None, typer.Option(help="Only the first N samples per task.")] = None,
+    output_dir: Annotated[str, typer.Option(help="Parent folder of the runs.")] = "runs",
+) -> None:
+    """Write the sweep spec that reproduces a table's VILA-HD rows (checkpoint and controls)."""
+    from ps3_eval.recipes import recipe_spec, write_recipe
+
+    spec = recipe_spec(
+        table, row or (), tasks=task, data=data, checkpoint=checkpoint, limit=limit,
+        output_dir=output_dir,
+    )  # fmt: skip
+    path = write_recipe(spec, to)
+    labels = spec.zip["label"]
+    out.print(
+        f"wrote {path}: {len(labels)} row(s) x {len(spec.tasks)} task(s) "
+        f"({', '.join(map(str, labels))})\nrun it with: ps3-eval sweep {path} && "
+        f"ps3-eval report {path}",
+        soft_wrap=True,
+        highlight=False,
+    )
+
+
 @app.command("demo")
 def demo_cmd(
     n: Annotated[
