@@ -104,6 +104,14 @@ def print_summary(summary: Any, console: Console = out) -> None:
         f"failed {_latency(s.latency_failed)}",
         soft_wrap=True,
     )
+    if s.batched_calls:
+        console.print(
+            f"latency from batches: {s.batched_calls} of {s.latency.n} answered calls ran in "
+            f"batches (mean size {_fmt(s.mean_batch_size, 1)}); each records its share of the "
+            f"batch's wall time",
+            soft_wrap=True,
+            highlight=False,
+        )
     extraction = s.extraction
     if s.n_judged:
         j = s.judge_tokens
@@ -630,7 +638,13 @@ def compare_cmd(
 @app.command("encoder-study")
 def encoder_study_cmd(
     model: Annotated[
-        str, typer.Option("--model", "-m", help="The ps3 backend: ps3:model=ID_OR_FOLDER[,k=v]")
+        str,
+        typer.Option(
+            "--model",
+            "-m",
+            help="ps3:model=ID_OR_FOLDER[,k=v] (PS3 alone), or vila-hd:model=... (VILA-HD's "
+            "own top-down selection, where VILA is installed)",
+        ),
     ],
     task: Annotated[str, typer.Option("--task", "-t", help="Task whose images are encoded.")] = (
         "probe4k"
@@ -655,13 +669,13 @@ def encoder_study_cmd(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
     """PS3 encoder latency, tokens, recall and memory against num_token_look_close."""
-    from ps3_eval.encoder_study import encoder_study
+    from ps3_eval.encoder_study import BACKENDS, encoder_study
     from ps3_eval.models import parse_model_spec
 
     name, args = parse_model_spec(model)
-    if name != "ps3":
+    if name not in BACKENDS:
         raise UsageError(
-            f"encoder-study runs the ps3 backend; got '{name}' (use -m ps3:model=...)."
+            f"encoder-study runs the ps3 or vila-hd backend; got '{name}' (use -m ps3:model=...)."
         )
     values: list[int | str] = [
         b if b == "all" else int(b) if b.isdigit() else b
@@ -680,6 +694,7 @@ def encoder_study_cmd(
             limit=limit,
             output_dir=output_dir,
             out=out_dir,
+            backend=name,
             on_start=lambda label, p, d: view.start(label, p),
             on_progress=lambda label, p: view.update(p),
         )
@@ -700,16 +715,25 @@ def export_lmms_cmd(
     task_arg: Annotated[
         list[str] | None, typer.Option("--task-arg", help="Task loader argument key=value.")
     ] = None,
+    name: Annotated[
+        str | None, typer.Option(help="lmms-eval task name (default ps3_<task>[_<args hash>]).")
+    ] = None,
+    force: Annotated[bool, typer.Option(help="Replace a previous export in --to.")] = False,
 ) -> None:
     """Write an lmms-eval task folder (YAML, utils.py, data) that scores like ps3-eval."""
-    from ps3_eval.tasks.lmms_export import export_lmms
+    from ps3_eval.tasks.lmms_export import INSTALL, export_lmms
 
     yaml_file = export_lmms(
-        task, to, data=data, args=_kv(task_arg, "task argument", numbers=True) or None
+        task,
+        to,
+        data=data,
+        args=_kv(task_arg, "task argument", numbers=True) or None,
+        name=name,
+        force=force,
     )
     out.print(
         f"wrote {yaml_file}\nrun it with: lmms-eval --include_path {yaml_file.parent} "
-        f"--tasks {yaml_file.stem} --model ...",
+        f"--tasks {yaml_file.stem} --model ...\n({INSTALL})",
         soft_wrap=True,
         highlight=False,
     )

@@ -180,6 +180,29 @@ def test_tokens_and_stages_come_from_the_real_prefill(fp16: Any, mode: str) -> N
     assert out.selection.selected_patches == 2560
 
 
+def test_the_encoder_study_measures_vila_hds_own_selection(
+    checkpoint: Path, tmp_path: Path
+) -> None:
+    from ps3_eval.encoder_study import encoder_study
+
+    study = encoder_study(
+        "probe4k", {"model": str(checkpoint)}, [2560], modes=["after_prompt", "after_image"],
+        task_args={"n": 2}, output_dir=tmp_path / "runs", out=tmp_path / "study",
+        backend="vila-hd",
+    )  # fmt: skip
+    # Table 7's top-down selection is VILA-HD's: its LLM's last hidden state through the
+    # projector's prompt head, not PS3's own text tower; the study says which one it measured
+    assert [r.selector for r in study.rows] == [
+        "VILA-HD LLM + top_down_prompt_head",
+        "PS3 saliency, inside VILA-HD",
+    ]
+    for r in study.rows:
+        assert r.n == 2 and r.errors == 0 and r.selected == 2560
+        assert r.recall is not None and 0 <= r.recall <= 1
+        assert r.tokens is not None and 196 < r.tokens <= 196 + 640
+    assert "VILA-HD LLM + top_down_prompt_head" in study.markdown.read_text()
+
+
 def _selection_maps(encoder: Any, pixels: Any, num_look_close: Any, num_token: Any) -> Any:
     """The maps PS3's forward makes for these controls, by its own selection functions (its
     loop, without encoding the selected patches: the count depends on the maps alone)."""
