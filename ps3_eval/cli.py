@@ -739,6 +739,18 @@ def export_lmms_cmd(
     )
 
 
+@export_app.command("submission")
+def export_submission_cmd(
+    run_dir: Annotated[Path, typer.Argument(help="A complete run (e.g. mmbench, split=test).")],
+    to: Annotated[Path, typer.Option("--to", help="The file to write (.xlsx).")],
+) -> None:
+    """Write a run in its benchmark server's submission format (MMBench's Excel file)."""
+    from ps3_eval.tasks.submission import export_submission
+
+    path = export_submission(run_dir, to)
+    out.print(f"wrote {path}", soft_wrap=True, highlight=False)
+
+
 paper_app = typer.Typer(
     help="The paper's tables: recipes that reproduce them.", no_args_is_help=True
 )

@@ -149,7 +149,7 @@ def _plan(
             task_obj.prompt_override = prompt
         elif task_obj.prompt_override is None:
             task_obj.prompt_override = backend.prompt_for(task_obj.name, task_obj.prompt_template)
-        generation = task_obj.card.generation.model_copy()
+        generation = task_obj.generation.model_copy()
         generation.seed = seed
         if max_tokens is not None:
             generation.max_tokens = max_tokens

@@ -226,7 +226,7 @@ def export_lmms(
             ref=ref,
             name=name,
             install=INSTALL,
-            max_tokens=task_obj.card.generation.max_tokens,
+            max_tokens=task_obj.generation.max_tokens,
             metrics="".join(_METRIC.format(key=k) for k in keys).rstrip("\n"),
             version_card=json.dumps(task_obj.card.version),
             version_json=json.dumps(__version__),
