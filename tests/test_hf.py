@@ -149,6 +149,20 @@ def test_without_max_pixels_the_processor_decides(checkpoint: Path, tmp_path: Pa
     assert first.output.image_sizes == [(3840, 2160)]  # the frame as it is, to the processor
 
 
+def test_the_gpu_checks_qwen2_vl_token_rule_is_its_processors() -> None:
+    from transformers.models.qwen2_vl.image_processing_qwen2_vl import smart_resize
+
+    from perf.gpu_check import qwen2_vl_tokens
+
+    for w, h in ((3840, 2160), (2666, 1500), (1000, 700), (30, 28 * 150)):
+        for cap in (12_845_056, 4_000_000, 1_000_000):
+            rh, rw = smart_resize(h, w, factor=28, min_pixels=56 * 56, max_pixels=cap)
+            assert qwen2_vl_tokens(w, h, cap) == (rh // 28) * (rw // 28), (w, h, cap)
+    # Table 1's Qwen2-VL row: a 4K frame is 10,549 tokens at the processor's default; the cap
+    # this project once put on it (4,000,000 pixels) halves that
+    assert qwen2_vl_tokens(3840, 2160) == 10549 and qwen2_vl_tokens(3840, 2160, 4_000_000) == 5035
+
+
 def test_cap_pixels_keeps_the_aspect_ratio() -> None:
     assert cap_pixels((3840, 2160), None) == (3840, 2160)
     assert cap_pixels((3840, 2160), 4_000_000) == (2666, 1500)  # 3,999,000 pixels
