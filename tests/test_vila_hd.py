@@ -259,6 +259,9 @@ def test_visual_tokens_are_table1s_token_count_for_every_vila_hd_row(
         assert round(n_selected / total, 2) == recipe.row.values["select"]
         fed = fed_visual_tokens(maps, int(encoder.low_res_token_num))
         assert fed == recipe.row.values["tokens"], recipe.row
+        # two images in one request are fed, and counted, each with its own tokens
+        both = [m.repeat(2, 1, 1) for m in maps]
+        assert fed_visual_tokens(both, int(encoder.low_res_token_num)) == 2 * fed
 
 
 def _vila_shaped(ps3_model: Any) -> Any:

@@ -155,31 +155,36 @@ def load_vila(path: str, dtype: str) -> Any:
     return model
 
 
-def fed_visual_tokens(maps: Any, low_res_tokens: int, ratio: int = 2) -> int:
-    """The visual tokens VILA-HD's LLM gets for one image, by VILA's rule.
+def fed_visual_tokens(maps: Any, low_res_tokens: int, ratio: int = 2, images: int = 1) -> int:
+    """The visual tokens VILA-HD's LLM gets for a request's images, by VILA's rule.
 
-    The projector merges ``ratio x ratio`` neighbours: the low-resolution grid becomes
+    The projector merges ``ratio x ratio`` neighbours: each image's low-resolution grid becomes
     ``ceil(side / ratio)^2`` tokens (196 for PS3's 27x27), and of each high-res scale only the
     merged tokens whose ``ratio x ratio`` patches are all selected are kept (VILA's area
-    interpolation of the selection map equal to 1); with none kept, one placeholder token.
+    interpolation of the selection map equal to 1); an image with none kept gets one
+    placeholder token.
 
     Args:
-        maps: PS3's selection maps of the image (``B x H x W`` per high-res scale, the first
-            image is read), or None when no high-res pass ran.
+        maps: PS3's selection maps (``B x H x W`` per high-res scale, one row per image), or
+            None when no high-res pass ran.
         low_res_tokens: Tokens of PS3's low-resolution pass (729).
         ratio: The projector's downsampling (2 for ``mlp_downsample`` / ``_2x2_fix``).
+        images: The images encoded, when ``maps`` is None.
     """
     import torch.nn.functional as F
 
     low = math.ceil(math.isqrt(low_res_tokens) / ratio) ** 2
     if maps is None:
-        return low + 1
-    high = 0
-    for m in maps:
-        grid = m[:1].float().unsqueeze(1)
-        size = (math.ceil(grid.shape[-2] / ratio), math.ceil(grid.shape[-1] / ratio))
-        high += int((F.interpolate(grid, size, mode="area") == 1).sum())
-    return low + (high or 1)
+        return images * (low + 1)
+    total = 0
+    for b in range(int(maps[0].shape[0])):
+        high = 0
+        for m in maps:
+            grid = m[b : b + 1].float().unsqueeze(1)
+            size = (math.ceil(grid.shape[-2] / ratio), math.ceil(grid.shape[-1] / ratio))
+            high += int((F.interpolate(grid, size, mode="area") == 1).sum())
+        total += low + (high or 1)
+    return total
 
 
 def projector_ratio(model: Any) -> int:
