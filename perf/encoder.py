@@ -28,7 +28,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--model", help="PS3 hub id or folder (default: the tiny random PS3)")
     ap.add_argument("--device", default="cpu")
-    ap.add_argument("--dtype", default="float32")
+    ap.add_argument("--dtype", default="auto")
     ap.add_argument("--budgets", default="0,250,1000,2000,4000,all")
     ap.add_argument("--images", type=int, default=4)
     ap.add_argument("--repeats", type=int, default=3)

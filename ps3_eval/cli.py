@@ -105,6 +105,14 @@ def print_summary(summary: Any, console: Console = out) -> None:
         f"failed {_latency(s.latency_failed)}",
         soft_wrap=True,
     )
+    if s.batched_calls:
+        console.print(
+            f"latency from batches: {s.batched_calls} of {s.latency.n} answered calls ran in "
+            f"batches (mean size {_fmt(s.mean_batch_size, 1)}); each records its share of the "
+            f"batch's wall time",
+            soft_wrap=True,
+            highlight=False,
+        )
     extraction = s.extraction
     if s.n_judged:
         j = s.judge_tokens
@@ -643,7 +651,13 @@ def compare_cmd(
 @app.command("encoder-study")
 def encoder_study_cmd(
     model: Annotated[
-        str, typer.Option("--model", "-m", help="The ps3 backend: ps3:model=ID_OR_FOLDER[,k=v]")
+        str,
+        typer.Option(
+            "--model",
+            "-m",
+            help="ps3:model=ID_OR_FOLDER[,k=v] (PS3 alone), or vila-hd:model=... (VILA-HD's "
+            "own top-down selection, where VILA is installed)",
+        ),
     ],
     task: Annotated[str, typer.Option("--task", "-t", help="Task whose images are encoded.")] = (
         "probe4k"
@@ -668,13 +682,13 @@ def encoder_study_cmd(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
     """PS3 encoder latency, tokens, recall and memory against num_token_look_close."""
-    from ps3_eval.encoder_study import encoder_study
+    from ps3_eval.encoder_study import BACKENDS, encoder_study
     from ps3_eval.models import parse_model_spec
 
     name, args = parse_model_spec(model)
-    if name != "ps3":
+    if name not in BACKENDS:
         raise UsageError(
-            f"encoder-study runs the ps3 backend; got '{name}' (use -m ps3:model=...)."
+            f"encoder-study runs the ps3 or vila-hd backend; got '{name}' (use -m ps3:model=...)."
         )
     values: list[int | str] = [
         b if b == "all" else int(b) if b.isdigit() else b
@@ -693,6 +707,7 @@ def encoder_study_cmd(
             limit=limit,
             output_dir=output_dir,
             out=out_dir,
+            backend=name,
             on_start=lambda label, p, d: view.start(label, p),
             on_progress=lambda label, p: view.update(p),
         )
@@ -717,16 +732,79 @@ def export_lmms_cmd(
     task_arg: Annotated[
         list[str] | None, typer.Option("--task-arg", help="Task loader argument key=value.")
     ] = None,
+    name: Annotated[
+        str | None, typer.Option(help="lmms-eval task name (default ps3_<task>[_<args hash>]).")
+    ] = None,
+    force: Annotated[bool, typer.Option(help="Replace a previous export in --to.")] = False,
 ) -> None:
     """Write an lmms-eval task folder (YAML, utils.py, data) that scores like ps3-eval."""
-    from ps3_eval.tasks.lmms_export import export_lmms
+    from ps3_eval.tasks.lmms_export import INSTALL, export_lmms
 
     yaml_file = export_lmms(
-        task, to, data=data, args=_kv(task_arg, "task argument", numbers=True) or None
+        task,
+        to,
+        data=data,
+        args=_kv(task_arg, "task argument", numbers=True) or None,
+        name=name,
+        force=force,
     )
     out.print(
         f"wrote {yaml_file}\nrun it with: lmms-eval --include_path {yaml_file.parent} "
-        f"--tasks {yaml_file.stem} --model ...",
+        f"--tasks {yaml_file.stem} --model ...\n({INSTALL})",
+        soft_wrap=True,
+        highlight=False,
+    )
+
+
+@export_app.command("submission")
+def export_submission_cmd(
+    run_dir: Annotated[Path, typer.Argument(help="A complete run (e.g. mmbench, split=test).")],
+    to: Annotated[Path, typer.Option("--to", help="The file to write (.xlsx).")],
+) -> None:
+    """Write a run in its benchmark server's submission format (MMBench's Excel file)."""
+    from ps3_eval.tasks.submission import export_submission
+
+    path = export_submission(run_dir, to)
+    out.print(f"wrote {path}", soft_wrap=True, highlight=False)
+
+
+paper_app = typer.Typer(
+    help="The paper's tables: recipes that reproduce them.", no_args_is_help=True
+)
+app.add_typer(paper_app, name="paper")
+
+
+@paper_app.command("recipe")
+def paper_recipe_cmd(
+    table: Annotated[str, typer.Argument(help="table1, table2 or table13.")],
+    to: Annotated[Path, typer.Option("--to", help="The sweep spec to write (YAML).")],
+    row: Annotated[
+        list[str] | None,
+        typer.Option("--row", help="Row number, model name or label (repeatable; default all)."),
+    ] = None,
+    task: Annotated[
+        list[str] | None, typer.Option("--task", "-t", help="Benchmarks to run (repeatable).")
+    ] = None,
+    data: Annotated[str | None, typer.Option(help="Local copy of the one task chosen.")] = None,
+    checkpoint: Annotated[
+        str | None, typer.Option(help="Checkpoint for rows whose model is not published.")
+    ] = None,
+    limit: Annotated[int | None, typer.Option(help="Only the first N samples per task.")] = None,
+    output_dir: Annotated[str, typer.Option(help="Parent folder of the runs.")] = "runs",
+) -> None:
+    """Write the sweep spec that reproduces a table's VILA-HD rows (checkpoint and controls)."""
+    from ps3_eval.recipes import recipe_spec, write_recipe
+
+    spec = recipe_spec(
+        table, row or (), tasks=task, data=data, checkpoint=checkpoint, limit=limit,
+        output_dir=output_dir,
+    )  # fmt: skip
+    path = write_recipe(spec, to)
+    labels = spec.zip["label"]
+    out.print(
+        f"wrote {path}: {len(labels)} row(s) x {len(spec.tasks)} task(s) "
+        f"({', '.join(map(str, labels))})\nrun it with: ps3-eval sweep {path} && "
+        f"ps3-eval report {path}",
         soft_wrap=True,
         highlight=False,
     )

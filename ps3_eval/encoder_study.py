@@ -1,9 +1,15 @@
 """``ps3-eval encoder-study``: PS3's cost and selection against its high-res token budget.
 
-A grid of ordinary ``ps3`` runs (one per budget and selection mode, resumable like any sweep),
-reduced to a table (selected patches, tokens, encoder latency, box recall, peak GPU memory,
-failures such as running out of memory) and figures of latency and recall against the patches
-selected: the encoder column of the paper's Table 9, and its Table 7 recall, for any checkpoint.
+A grid of ordinary runs (one per budget and selection mode, resumable like any sweep), reduced to
+a table (selected patches, tokens, encoder latency, box recall, peak GPU memory, failures such as
+running out of memory) and figures of latency and recall against the patches selected: the
+encoder column of the paper's Table 9, and its Table 7 recall, for any checkpoint.
+
+Each row names its selector, because top-down recall depends on it: the ``ps3`` backend alone
+steers PS3 with its own text tower over the whole prompt, while VILA-HD (Table 7) steers it with
+its LLM's last hidden state through the projector's ``top_down_prompt_head``. With the
+``vila-hd`` backend (``-m vila-hd:model=...``, where VILA is installed), the study measures
+VILA-HD's own selection, answering one token per image.
 """
 
 from __future__ import annotations
@@ -20,6 +26,15 @@ from ps3_eval.runner import Progress
 
 MODES = {"after_image": "bottom-up", "after_prompt": "top-down"}
 _VARIED = ("num_token_look_close", "look_close_mode")
+BACKENDS = ("ps3", "vila-hd")
+
+SELECTORS = {
+    ("ps3", "after_image"): "PS3 saliency",
+    ("ps3", "after_prompt"): "PS3 text tower on the prompt",
+    ("vila-hd", "after_image"): "PS3 saliency, inside VILA-HD",
+    ("vila-hd", "after_prompt"): "VILA-HD LLM + top_down_prompt_head",
+}
+"""What chose the patches, by backend and mode."""
 
 
 @dataclass
@@ -27,6 +42,8 @@ class StudyRow:
     """One budget and mode, averaged over the images."""
 
     mode: str
+    selector: str
+    """What chose the patches (see :data:`SELECTORS`)."""
     budget: str
     run_dir: str
     n: int
@@ -55,7 +72,7 @@ def _mean(values: Sequence[float]) -> float | None:
     return statistics.fmean(values) if values else None
 
 
-def _row(mode: str, budget: str, run_dir: Path) -> StudyRow:
+def _row(backend: str, mode: str, budget: str, run_dir: Path) -> StudyRow:
     from ps3_eval.analysis import load_run
 
     run = load_run(run_dir)
@@ -70,6 +87,7 @@ def _row(mode: str, budget: str, run_dir: Path) -> StudyRow:
     peaks = [r.output.extra["peak_memory_mb"] for r in ok if "peak_memory_mb" in r.output.extra]
     return StudyRow(
         mode=MODES.get(mode, mode),
+        selector=SELECTORS.get((backend, mode), mode),
         budget=budget,
         run_dir=str(run_dir),
         n=len(ok),
@@ -124,7 +142,7 @@ def _figures(rows: list[StudyRow], out: Path) -> list[Path]:
                         y=[y_of(r) for r in pts],
                         low=[None] * len(pts),
                         high=[None] * len(pts),
-                        hover=[f"{r.mode}, budget {r.budget}" for r in pts],
+                        hover=[f"{r.selector}, budget {r.budget}" for r in pts],
                     )
                 )
         if traces:
@@ -145,14 +163,15 @@ def encoder_study(
     limit: int | None = None,
     output_dir: str | Path = "runs",
     out: str | Path = "reports/encoder-study",
+    backend: str = "ps3",
     on_start: Callable[[str, Progress, Path], None] | None = None,
     on_progress: Callable[[str, Progress], None] | None = None,
 ) -> Study:
-    """Run the ``ps3`` backend at every budget and mode, then write the table and figures.
+    """Run the backend at every budget and mode, then write the table and figures.
 
     Args:
         task: The task whose images (and boxes, for recall) are encoded.
-        model_args: The ``ps3`` backend's arguments (``model`` at least).
+        model_args: The backend's arguments (``model`` at least).
         budgets: ``num_token_look_close`` values (0 for low resolution only, ``all``).
         modes: ``after_image`` (bottom-up) and/or ``after_prompt`` (top-down).
         task_args: The task loader's arguments.
@@ -160,6 +179,8 @@ def encoder_study(
         limit: Only the first N images.
         output_dir: Parent folder of the runs.
         out: Folder of the table and figures.
+        backend: ``ps3`` (PS3 alone) or ``vila-hd`` (VILA-HD's own selection, answering one
+            token per image; budgets of at least one patch).
         on_start: Each run's start hook, given its label.
         on_progress: Each run's progress hook, given its label.
     """
@@ -170,16 +191,20 @@ def encoder_study(
         raise UsageError(f"unknown mode {bad[0] if bad else '(none)'}; modes are {list(MODES)}.")
     if not budgets:
         raise UsageError("give at least one budget (num_token_look_close), e.g. 0,1000,all.")
+    if backend not in BACKENDS:
+        raise UsageError(f"encoder-study runs {' or '.join(BACKENDS)}; got '{backend}'.")
+    if backend == "vila-hd" and any(not isinstance(b, int) or b < 1 for b in budgets):
+        raise UsageError("vila-hd takes budgets of at least one patch (no 0 or all), e.g. 2560.")
     spec = SweepSpec(
         name="encoder-study",
         tasks=[task],
-        model="ps3",
+        model=backend,
         model_args={k: v for k, v in model_args.items() if k not in _VARIED},
         grid={"look_close_mode": list(modes), "num_token_look_close": list(budgets)},
         task_args=task_args or {},
         data=data,
         limit=limit,
-        max_tokens=None,
+        max_tokens=1 if backend == "vila-hd" else None,
         concurrency=1,
         output_dir=str(output_dir),
         label="{look_close_mode} {num_token_look_close}",
@@ -195,7 +220,7 @@ def encoder_study(
         mode, budget = cell.varied["look_close_mode"], str(cell.varied["num_token_look_close"])
         if cell.run_dir is None:
             raise UsageError(f"encoder-study cell '{cell.label}' failed: {cell.error}")
-        rows.append(_row(mode, budget, Path(cell.run_dir)))
+        rows.append(_row(backend, mode, budget, Path(cell.run_dir)))
     folder = Path(out)
     folder.mkdir(parents=True, exist_ok=True)
     table = folder / "encoder_study.csv"
@@ -203,13 +228,13 @@ def encoder_study(
         writer = csv.DictWriter(fh, fieldnames=list(asdict(rows[0])))
         writer.writeheader()
         writer.writerows(asdict(r) for r in rows)
-    headers = ["mode", "budget", "selected", "ratio", "tokens", "encoder s", "p50 s",
+    headers = ["mode", "selector", "budget", "selected", "ratio", "tokens", "encoder s", "p50 s",
                "box recall", "peak GPU MB", "n", "errors (OOM)"]  # fmt: skip
     lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
     for r in rows:
         numbers = (r.selected, r.ratio, r.tokens, r.encoder_s, r.encoder_p50_s, r.recall,
                    r.peak_memory_mb)  # fmt: skip
-        cells_md = [r.mode, r.budget, *map(_fmt, numbers), str(r.n),
+        cells_md = [r.mode, r.selector, r.budget, *map(_fmt, numbers), str(r.n),
                     f"{r.errors} ({r.out_of_memory})"]  # fmt: skip
         lines.append("| " + " | ".join(cells_md) + " |")
     md = folder / "encoder_study.md"

@@ -3,18 +3,17 @@
 ``ps3-eval export lmms TASK --to DIR`` writes a task folder (YAML, ``utils.py`` and the data as a
 ``save_to_disk`` dataset) that lmms-eval runs in its own harness. The prompt is the one ps3-eval
 sends (stored with each row), and answers are scored by ps3-eval's own rule for the task, so a
-number from lmms-eval and one from ``ps3-eval run`` agree. ``utils.py`` imports this module, so
-the lmms-eval environment needs ``pip install ps3-eval`` (no torch needed for it).
+number from lmms-eval and one from ``ps3-eval run`` agree; the score per category and per MRR
+bucket are metrics of their own in lmms-eval's results. ``utils.py`` imports this module, so
+ps3-eval must be installed in the lmms-eval environment, from its source checkout
+(``pip install /path/to/ps3-eval``; the core install, no torch).
 """
 
 from __future__ import annotations
 
 import io
-import logging
 from collections.abc import Sequence
 from typing import Any
-
-log = logging.getLogger(__name__)
 
 
 class LmmsTask:
@@ -54,8 +53,13 @@ class LmmsTask:
         return str(doc["answer"])
 
     def process_results(self, doc: dict[str, Any], results: Sequence[str]) -> dict[str, Any]:
-        """Score the first generation with ps3-eval's rule; keep the breakdown keys."""
+        """Score the first generation with ps3-eval's rule.
+
+        The score is given as ``ps3_score`` and again under the metric of the sample's category
+        and MRR bucket, so lmms-eval's results hold those breakdowns too.
+        """
         from ps3_eval.records import Sample
+        from ps3_eval.tasks.lmms_export import metric_key
 
         sample = Sample(
             id=str(doc["id"]),
@@ -70,25 +74,22 @@ class LmmsTask:
         prediction = answer_text(results[0] if results else "")
         score = self.task.score(prediction, sample)
         name = next(iter(score.values))  # the card's primary metric comes first
-        return {
-            "ps3_score": {
-                "id": sample.id,
-                "category": sample.category,
-                "mrr": sample.mrr,
-                "score": float(score.values[name]),
-            }
+        record = {
+            "id": sample.id,
+            "category": sample.category,
+            "mrr": sample.mrr,
+            "score": float(score.values[name]),
         }
+        out = {"ps3_score": record}
+        if sample.category:
+            out[metric_key("category", sample.category)] = record
+        if sample.mrr:
+            out[metric_key("mrr", sample.mrr)] = record
+        return out
 
 
 def aggregate(results: Sequence[dict[str, Any]], args: Any = None) -> float:
-    """The mean score; the per-category and per-MRR means are logged beside it."""
+    """The mean score of the samples a metric holds (all, or one category or MRR bucket)."""
     if not results:
         return 0.0
-    for key in ("category", "mrr"):
-        groups: dict[str, list[float]] = {}
-        for r in results:
-            if r.get(key) is not None:
-                groups.setdefault(str(r[key]), []).append(r["score"])
-        for name, vals in sorted(groups.items()):
-            log.info("%s %s: %.4f (n=%d)", key, name, sum(vals) / len(vals), len(vals))
     return float(sum(r["score"] for r in results) / len(results))

@@ -2,11 +2,14 @@
 
 Each table keeps its caption and section, names its columns in the toolkit's terms (a task and a
 metric for a benchmark column, with the paper's scale: 100 for percentages, 1 for OCRBench's score
-out of 1000; a setting name for a configuration column) and lists its rows as printed.
+out of 1000; a setting name for a configuration column) and lists its rows as printed. VILA-HD's
+rows carry their recipe: the checkpoint and the test-time controls that reproduce them
+(:mod:`ps3_eval.recipes` turns them into sweep specs).
 """
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import Any
 
@@ -34,12 +37,30 @@ class PaperColumn(_Strict):
     unit: str | None = None
 
 
+class PaperRecipe(_Strict):
+    """How to reproduce a row: a backend, its checkpoint and the test-time controls."""
+
+    backend: str = "vila-hd"
+    checkpoint: str | None
+    """Hub id of the published checkpoint; ``None`` when the row's model is not published."""
+    controls: dict[str, Any]
+    """The backend's arguments besides ``model`` (e.g. ``num_look_close: 6``)."""
+    note: str | None = None
+
+    def args(self, checkpoint: str | None = None) -> dict[str, Any]:
+        """The backend arguments: the checkpoint (or the one given in its place) and controls."""
+        model = checkpoint or self.checkpoint
+        return {**({"model": model} if model else {}), **self.controls}
+
+
 class PaperRow(_Strict):
     """One row as printed; ``None`` where the paper has no value."""
 
     model: str
     values: dict[str, Any]
     note: str | None = None
+    recipe: PaperRecipe | None = None
+    """The checkpoint and controls that reproduce the row (VILA-HD's rows)."""
 
 
 class PaperTable(_Strict):
@@ -103,6 +124,17 @@ def load_tables() -> dict[str, PaperTable]:
     return {p.stem: load_table(p.stem) for p in sorted(tables_dir().glob("*.yaml"))}
 
 
+@functools.lru_cache(maxsize=1)
+def published_checkpoints() -> frozenset[str]:
+    """Every checkpoint a row's recipe names, over all the tables."""
+    return frozenset(
+        r.recipe.checkpoint
+        for t in load_tables().values()
+        for r in t.rows
+        if r.recipe is not None and r.recipe.checkpoint
+    )
+
+
 MATCHED_SETTINGS = ("resolution", "select", "select_train")
 """Settings a run is matched on, by the model argument of the same name."""
 _RATIOS = ("select", "select_train")
@@ -146,7 +178,23 @@ def _same(setting: str, paper: Any, run: Any) -> bool:
         return bool(paper == run)
 
 
-def _row_matches(row: PaperRow, settings: list[PaperColumn], model_args: dict[str, Any]) -> bool:
+def _by_recipe(row: PaperRow, model_args: dict[str, Any]) -> bool:
+    """Whether a run has a row's recipe: its checkpoint and every control equal.
+
+    For a model that is not published, any checkpoint but the published ones has its recipe.
+    """
+    recipe = row.recipe
+    if recipe is None:
+        return False
+    run_model = model_args.get("model")
+    if recipe.checkpoint is None and run_model in published_checkpoints():
+        return False
+    if recipe.checkpoint is not None and run_model != recipe.checkpoint:
+        return False
+    return all(k in model_args and model_args[k] == v for k, v in recipe.controls.items())
+
+
+def _by_settings(row: PaperRow, settings: list[PaperColumn], model_args: dict[str, Any]) -> bool:
     for c in settings:
         setting, paper = c.setting or "", row.values.get(c.key)
         if setting == "select":  # a run that selects nothing reads every patch
@@ -156,6 +204,21 @@ def _row_matches(row: PaperRow, settings: list[PaperColumn], model_args: dict[st
             if not _same(setting, paper, model_args[setting]):
                 return False
     return True
+
+
+def _matching_rows(table: PaperTable, model_args: dict[str, Any]) -> list[PaperRow]:
+    """The rows a run (its model arguments) measured.
+
+    A run with a row's recipe (its checkpoint and controls; for a model that is not published,
+    any checkpoint with those controls) matches the recipe rows it has, and nothing else; so
+    does a run of a published checkpoint whose controls are no row's. Any other run is matched
+    by the table's settings (resolution, selection ratios).
+    """
+    by_recipe = [r for r in table.rows if _by_recipe(r, model_args)]
+    if by_recipe or model_args.get("model") in published_checkpoints():
+        return by_recipe
+    settings = [c for c in table.columns if c.setting in MATCHED_SETTINGS]
+    return [r for r in table.rows if _by_settings(r, settings, model_args)]
 
 
 def parse_ref(ref: str) -> tuple[PaperTable, str | None]:
@@ -179,6 +242,7 @@ def match_run(
 
     A row matches when each setting of :data:`MATCHED_SETTINGS` that both the row and the run
     state is equal. ``select`` is always compared: a run or row without one reads every patch (1).
+    Runs of a row's recipe are matched by the recipe instead (see :func:`_matching_rows`).
 
     Args:
         ref: A table name, with ``:model`` to keep one model's rows, or what :func:`parse_ref`
@@ -191,12 +255,9 @@ def match_run(
     columns = [c for c in table.columns if c.task == task and c.metric in metrics]
     if not columns:
         return []
-    settings = [c for c in table.columns if c.setting in MATCHED_SETTINGS]
     out = []
-    for row in table.rows:
+    for row in _matching_rows(table, model_args):
         if model is not None and row.model != model:
-            continue
-        if not _row_matches(row, settings, model_args):
             continue
         for c in columns:
             paper = row.values.get(c.key)

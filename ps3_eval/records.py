@@ -218,6 +218,11 @@ class Timing(_Record):
     """Time to first token, for streaming backends."""
     stages: dict[str, float] = Field(default_factory=dict)
     """Other named stages, e.g. ``selection`` and ``recognition`` for the OCR reader."""
+    batch_size: int | None = None
+    """Requests answered together in one batch, for batching backends. Above 1, ``latency`` and
+    the stages are this request's share of the batch (its wall time divided by its size)."""
+    batch_latency: float | None = None
+    """Wall-clock seconds of the whole batch this request ran in."""
 
 
 class Selection(_Record):
@@ -659,4 +664,9 @@ class RunSummary(_Record):
     for the backends that time them (the ViT and LLM latency of the paper's Table 9)."""
     peak_memory_mb: float | None = None
     """Highest GPU memory any call of the run reported (local backends on CUDA)."""
+    batched_calls: int = 0
+    """Answered calls that ran in a batch of more than one request: their latency and stages are
+    their share of the batch's wall time, not the time one request alone would take."""
+    mean_batch_size: float | None = None
+    """Mean batch size over the answered calls of batching backends."""
     finished_at: datetime = Field(default_factory=utcnow)

@@ -191,7 +191,10 @@ def _existing(
     from ps3_eval.tasks import find_card
 
     card = find_card(cell.task).card
-    task_args = {**card.source.args, **spec.task_args} if card.source.loader else {}
+    from ps3_eval.tasks.card import RESERVED_ARGS
+
+    every = {k: v for k, v in spec.task_args.items() if k in RESERVED_ARGS}
+    task_args = {**card.source.args, **spec.task_args} if card.source.loader else every
     for run_dir, rec in recorded:
         if (
             rec.get("task") == card.name

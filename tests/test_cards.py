@@ -255,7 +255,7 @@ def test_mmbench_rotations_share_a_group_and_absent_options_drop(tmp_path: Path)
     assert by_id["0"].choices == ["cat", "dog", "bird"]  # empty D dropped
     assert by_id["1"].choices is not None and len(by_id["1"].choices) == 4
     prompt = load_task("mmbench", data=str(snap)).prompt_text(by_id["0"])
-    assert prompt.startswith("A farm scene.\nWhich animal is in picture 0?\nA. cat")
+    assert prompt.startswith("A farm scene. Which animal is in picture 0? There are several")
     assert "A farm" not in load_task("mmbench", data=str(snap)).prompt_text(by_id["1"])
 
 
@@ -263,14 +263,16 @@ def test_mmmu_pro_options_written_as_text_and_several_images(tmp_path: Path) -> 
     snap = layouts.write_snapshot(tmp_path / "p", [layouts.mmmu_pro()])
     s0, s1, s2 = _samples("mmmu_pro", snap)
     assert len(s0.choices or []) == 10 and s0.targets == ["J"] and len(s0.images) == 1
-    assert s1.choices == ["x", "y"] and len(s1.images) == 2
-    assert (s2.choices or [])[0] == "o'0" and len(s2.images) == 3 and s2.targets == ["I"]
+    # rows 1 and 2 hold 2 and 3 images but their questions name only <image 1>: as lmms-eval,
+    # only the named ones are sent
+    assert s1.choices == ["x", "y"] and len(s1.images) == 1
+    assert (s2.choices or [])[0] == "o'0" and len(s2.images) == 1 and s2.targets == ["I"]
 
     snap = layouts.write_snapshot(tmp_path / "v", [layouts.mmmu_pro_vision()])
     task = load_task("mmmu_pro_vision", data=str(snap))
     v = _samples("mmmu_pro_vision", snap)[0]
     assert v.question == "" and len(v.choices or []) == 10
-    assert task.prompt_text(v) == "Answer with the option's letter from the given choices directly."
+    assert task.prompt_text(v) == "Answer with the option letter from the given choices directly."
 
 
 def _mmbench_tsv(path: Path) -> Path:

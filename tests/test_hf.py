@@ -110,10 +110,20 @@ def test_batches_answer_as_single_requests(checkpoint: Path, tmp_path: Path) -> 
     a = {r.sample_id: r for r in load_run(tmp_path / "one" / one.run_id).results}
     b = {r.sample_id: r for r in load_run(tmp_path / "four" / four.run_id).results}
     assert set(a) == set(b) and len(a) == 6
-    assert [r.output.extra["batch_size"] for r in a.values()] == [1] * 6
+    assert [r.output.timing.batch_size for r in a.values()] == [1] * 6
     # batches fill with what is decoded in time; never more than batch_size
-    sizes = [r.output.extra["batch_size"] for r in b.values()]
+    sizes = [r.output.timing.batch_size or 0 for r in b.values()]
     assert max(sizes) > 1 and max(sizes) <= 4
+    # a batch's wall time is recorded once per batch; each request's latency is its share
+    for r in b.values():
+        t = r.output.timing
+        assert t.batch_latency is not None and t.batch_size is not None
+        assert t.latency == pytest.approx(t.batch_latency / t.batch_size)
+        mates = [x for x in b.values() if x.output.timing.batch_latency == t.batch_latency]
+        assert len(mates) == t.batch_size
+    assert one.batched_calls == 0 and one.mean_batch_size == 1
+    assert four.batched_calls == sum(s > 1 for s in sizes) > 0
+    assert four.mean_batch_size == pytest.approx(sum(sizes) / 6)
     for sid, r in a.items():
         assert r.error is None and b[sid].error is None
         assert r.prediction == b[sid].prediction  # left padding leaves greedy answers alone
@@ -124,6 +134,33 @@ def test_batches_answer_as_single_requests(checkpoint: Path, tmp_path: Path) -> 
         assert 0 < r.output.usage.output_tokens <= 6
         assert r.output.timing.vision_encoder is not None and r.output.timing.vision_encoder > 0
         assert r.output.image_sizes == [(640, 360)]  # 3840x2160 capped at 640*360 pixels
+
+
+def test_without_max_pixels_the_processor_decides(checkpoint: Path, tmp_path: Path) -> None:
+    from transformers import AutoProcessor
+
+    from ps3_eval.models import build_model
+
+    model = build_model("hf", {"model": str(checkpoint)})
+    fresh = AutoProcessor.from_pretrained(checkpoint).image_processor
+    assert model.processor.image_processor.to_dict() == fresh.to_dict()
+    run = _run(checkpoint, tmp_path, batch_size=1)
+    (first, *_) = load_run(tmp_path / run.run_id).results
+    assert first.output.image_sizes == [(3840, 2160)]  # the frame as it is, to the processor
+
+
+def test_the_gpu_checks_qwen2_vl_token_rule_is_its_processors() -> None:
+    from transformers.models.qwen2_vl.image_processing_qwen2_vl import smart_resize
+
+    from perf.gpu_check import qwen2_vl_tokens
+
+    for w, h in ((3840, 2160), (2666, 1500), (1000, 700), (30, 28 * 150)):
+        for cap in (12_845_056, 4_000_000, 1_000_000):
+            rh, rw = smart_resize(h, w, factor=28, min_pixels=56 * 56, max_pixels=cap)
+            assert qwen2_vl_tokens(w, h, cap) == (rh // 28) * (rw // 28), (w, h, cap)
+    # Table 1's Qwen2-VL row: a 4K frame is 10,549 tokens at the processor's default; the cap
+    # this project once put on it (4,000,000 pixels) halves that
+    assert qwen2_vl_tokens(3840, 2160) == 10549 and qwen2_vl_tokens(3840, 2160, 4_000_000) == 5035
 
 
 def test_cap_pixels_keeps_the_aspect_ratio() -> None:
@@ -161,7 +198,7 @@ def test_a_failing_request_fails_alone(checkpoint: Path) -> None:
 
     results = asyncio.run(go())
     assert isinstance(results[1], Exception)
-    assert [r.extra["batch_size"] for r in (results[0], results[2])] == [1, 1]  # retried alone
+    assert [r.timing.batch_size for r in (results[0], results[2])] == [1, 1]  # retried alone
 
 
 def test_missing_checkpoint_is_one_clear_line(tmp_path: Path) -> None:

@@ -38,13 +38,22 @@ def _load_like_lmms(yaml_file: Path) -> dict[str, Any]:
 
 
 def test_exported_task_scores_like_ps3_eval(tmp_path: Path) -> None:
+    import shutil
+
     import datasets
 
     res = cli("export", "lmms", "probe4k", "--to", str(tmp_path / "lmms"), "--task-arg", "n=6")
-    yaml_file = tmp_path / "lmms" / "ps3_probe4k.yaml"
-    assert f"--include_path {yaml_file.parent} --tasks ps3_probe4k" in res.stdout
+    (yaml_file,) = (tmp_path / "lmms").glob("ps3_probe4k_*.yaml")  # its task args make its name
+    assert f"--include_path {yaml_file.parent} --tasks {yaml_file.stem}" in res.stdout
+    text = yaml_file.read_text() + (yaml_file.parent / "utils.py").read_text()
+    assert str(tmp_path) not in text and "pip install ps3-eval" not in text  # no index serves it
+    # nothing in the folder names where it was written: a moved folder runs as well
+    moved = tmp_path / "elsewhere" / "task"
+    shutil.move(str(yaml_file.parent), str(moved))
+    yaml_file = moved / yaml_file.name
     cfg = _load_like_lmms(yaml_file)
-    assert cfg["task"] == "ps3_probe4k" and cfg["output_type"] == "generate_until"
+    assert cfg["task"] == yaml_file.stem and cfg["output_type"] == "generate_until"
+    assert cfg["metadata"]["ps3_eval_task_args"] == {"n": 6, "seed": 0}  # the card default too
     assert cfg["dataset_kwargs"] == {"load_from_disk": True}
     docs = datasets.load_from_disk(cfg["dataset_path"])[cfg["test_split"]]
     assert len(docs) == 6
@@ -66,18 +75,26 @@ def test_exported_task_scores_like_ps3_eval(tmp_path: Path) -> None:
     run = load_run(next(out.iterdir()))
     prompts = {r.sample_id: r.prompt for r in run.results}
     kwargs = cfg["lmms_eval_specific_kwargs"]["default"]
-    scored = []
+    per_metric: dict[str, list[Any]] = {}
     for doc in docs:
         (image,) = cfg["doc_to_visual"](doc)
         assert image.mode == "RGB" and image.size == (3840, 2160)
         assert cfg["doc_to_text"](doc, kwargs) == prompts[doc["id"]]  # the prompt ps3-eval sent
         assert cfg["doc_to_target"](doc) == doc["answer"]
-        scored.append(cfg["process_results"](doc, [said[doc["id"]]])["ps3_score"])
-    (metric,) = cfg["metric_list"]
-    value = metric["aggregation"]([s for s in scored])
-    assert run.summary is not None
-    assert value == run.summary.metrics["accuracy"].mean
-    assert {s["id"]: s["score"] for s in scored} == {
+        for key, value in cfg["process_results"](doc, [said[doc["id"]]]).items():
+            per_metric.setdefault(key, []).append(value)  # as lmms-eval collects them
+    # lmms-eval aggregates each listed metric over the documents that gave it: the overall
+    # score and, as metrics of their own in its results, each category's and MRR bucket's
+    results = {m["metric"]: m["aggregation"](per_metric[m["metric"]]) for m in cfg["metric_list"]}
+    summary = run.summary
+    assert summary is not None
+    assert results.pop("ps3_score") == summary.metrics["accuracy"].mean
+    expected = {
+        f"ps3_score_category_{c}": v["accuracy"].mean for c, v in summary.by_category.items()
+    }
+    expected |= {f"ps3_score_mrr_{m}": v["accuracy"].mean for m, v in summary.by_mrr.items()}
+    assert results == expected and len(expected) > 2
+    assert {s["id"]: s["score"] for s in per_metric["ps3_score"]} == {
         r.sample_id: r.scores["accuracy"] for r in run.results
     }
     assert cfg["doc_to_text"](docs[0], {"pre_prompt": "P:", "post_prompt": ":Q"}) == (
@@ -90,4 +107,34 @@ def test_export_refuses_a_used_folder(tmp_path: Path) -> None:
     (tmp_path / "x" / "keep.txt").write_text("mine")
     res = cli("export", "lmms", "probe4k", "--to", str(tmp_path / "x"), check=False)
     assert res.returncode == 2 and "is not empty" in res.stderr
+    forced = cli("export", "lmms", "probe4k", "--to", str(tmp_path / "x"), "--force", check=False)
+    assert forced.returncode == 2 and "not a ps3-eval export" in forced.stderr
     assert (tmp_path / "x" / "keep.txt").read_text() == "mine"
+
+
+def test_exports_keep_their_arguments_apart_and_replace_with_force(tmp_path: Path) -> None:
+    from ps3_eval.tasks.lmms_export import export_lmms
+
+    two = export_lmms("probe4k", tmp_path / "a", args={"n": 2})
+    three = export_lmms("probe4k", tmp_path / "b", args={"n": 3})
+    assert two.stem != three.stem  # one include_path can hold both
+    again = export_lmms("probe4k", tmp_path / "a", args={"n": 2}, force=True, name="my_probe")
+    assert again == tmp_path / "a" / "my_probe.yaml" and not two.exists()
+    assert _load_like_lmms(again)["task"] == "my_probe"
+
+
+def test_a_card_file_travels_with_its_export(toy_card: Path, tmp_path: Path) -> None:
+    import shutil
+
+    import datasets
+
+    from ps3_eval.tasks.lmms_export import export_lmms
+
+    yaml_file = export_lmms(str(toy_card), tmp_path / "out")
+    assert (tmp_path / "out" / "card" / toy_card.name).is_file()
+    shutil.move(str(tmp_path / "out"), str(tmp_path / "moved"))
+    toy_card.unlink()  # the export needs nothing from where the card was
+    cfg = _load_like_lmms(tmp_path / "moved" / yaml_file.name)
+    doc = datasets.load_from_disk(cfg["dataset_path"])["test"][0]
+    result = cfg["process_results"](doc, [doc["answer"]])["ps3_score"]
+    assert result["score"] == 1.0

@@ -23,8 +23,8 @@ class TerseScripted(ScriptedModel):
 def test_family_defaults_follow_the_kind_of_question(toy_card: Path, tmp_path: Path) -> None:
     assert load_task(str(toy_card)).prompt_template == DEFAULT_MC_PROMPT
     assert "Answer with the option's letter from the given choices directly." in DEFAULT_MC_PROMPT
-    snap = layouts.write_snapshot(tmp_path / "c", [layouts.chartqa()])
-    assert load_task("chartqa", data=str(snap)).prompt_template == DEFAULT_SHORT_PROMPT
+    snap = layouts.write_snapshot(tmp_path / "c", [layouts.docvqa()])
+    assert load_task("docvqa", data=str(snap)).prompt_template == DEFAULT_SHORT_PROMPT
     assert DEFAULT_SHORT_PROMPT.endswith("Answer the question using a single word or phrase.")
 
 

@@ -80,6 +80,19 @@ def _recall(mask: Any, box: list[float]) -> float:
     return float(mask[r0:r1, c0:c1].mean())
 
 
+def test_float16_on_a_gpu_and_float32_on_the_cpu_by_default(checkpoint: Path) -> None:
+    from ps3_eval.models import build_model
+    from ps3_eval.models.ps3_encoder import default_dtype
+
+    assert default_dtype("cuda:0") == "float16" and default_dtype("cpu") == "float32"
+    model = build_model("ps3", {"model": str(checkpoint), "device": "cpu"})
+    assert {p.dtype for p in model.vision.parameters()} == {model.torch.float32}
+    # the identity holds the dtype that ran, so a GPU run and a CPU run stay apart
+    assert model.args_dict()["dtype"] == "float32"
+    explicit = build_model("ps3", {"model": str(checkpoint), "device": "cpu", "dtype": "float32"})
+    assert model.fingerprint() == explicit.fingerprint()
+
+
 def test_top_down_follows_the_question(checkpoint: Path, tmp_path: Path) -> None:
     bottom = _results(checkpoint, tmp_path / "b", num_token_look_close=300)
     top = _results(checkpoint, tmp_path / "t", num_token_look_close=300,
@@ -163,8 +176,10 @@ def test_encoder_study_from_the_cli(checkpoint: Path, tmp_path: Path) -> None:
     )  # fmt: skip
     assert res.returncode == 0, res.stderr
     rows = list(csv.DictReader((tmp_path / "study" / "encoder_study.csv").open()))
-    assert [(r["mode"], r["budget"]) for r in rows] == [
-        (m, b) for m in ("bottom-up", "top-down") for b in ("0", "100", "all")
+    assert [(r["mode"], r["selector"], r["budget"]) for r in rows] == [
+        (m, s, b)
+        for m, s in (("bottom-up", "PS3 saliency"), ("top-down", "PS3 text tower on the prompt"))
+        for b in ("0", "100", "all")
     ]
     full = sum(h * w for h, w in GRIDS)
     for r in rows:
@@ -176,11 +191,11 @@ def test_encoder_study_from_the_cli(checkpoint: Path, tmp_path: Path) -> None:
             assert float(r["recall"]) == 1.0
         if r["budget"] == "0":
             assert float(r["recall"]) == 0.0
-    assert "| top-down | all |" in res.stdout
+    assert "| top-down | PS3 text tower on the prompt | all |" in res.stdout
     for name in ("encoder_latency.html", "encoder_latency.png", "recall.png"):
         assert (tmp_path / "study" / name).is_file()
     bad = subprocess.run(
         [sys.executable, "-c", boot, "encoder-study", "-m", "ocr-reader", "--budgets", "0"],
         capture_output=True, text=True, cwd=ROOT, timeout=120,
     )  # fmt: skip
-    assert bad.returncode == 2 and "encoder-study runs the ps3 backend" in bad.stderr
+    assert bad.returncode == 2 and "encoder-study runs the ps3 or vila-hd backend" in bad.stderr

@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 from ps3_eval.models.base import Backend
 from ps3_eval.records import ModelOutput, Request
 
-BatchFn = Callable[[Sequence[Request]], list[ModelOutput]]
+BatchFn = Callable[[Sequence[Request]], Sequence[ModelOutput | Exception]]
+"""Answers a batch in order; an exception in the list fails that request alone."""
 
 
 @dataclass

@@ -3,8 +3,10 @@
 Any checkpoint that ``AutoModelForImageTextToText`` and ``AutoProcessor`` load (Qwen2-VL and
 Qwen2.5-VL, LLaVA-OneVision, LLaVA, InternVL with ``trust_remote_code``, ...), by hub id or local
 path. Requests are batched (``batch_size``, left-padded), token counts come from the processor's
-own encoding, and ``max_pixels`` caps the pixels each image is given to the processor (the paper
-runs Qwen2-VL at up to 4,000,000). Needs the ``hf`` extra: ``pip install "ps3-eval[hf]"``.
+own encoding. Images go to the processor as they are, so its own defaults decide their size
+(Qwen2-VL's: up to 12,845,056 pixels, 16,384 visual tokens, the setting of the paper's Table 1
+row); ``max_pixels`` caps them. A batch's requests each record their share of its wall time.
+Needs the ``hf`` extra: ``pip install "ps3-eval[hf]"``.
 """
 
 from __future__ import annotations
@@ -38,7 +40,9 @@ class HfArgs(ModelArgs):
         None, description="attention kernel (default: the model's choice)"
     )
     max_pixels: int | None = Field(
-        None, ge=784, description="cap on width x height of each image given to the processor"
+        None,
+        ge=784,
+        description="cap on width x height of each image (default: the processor's own)",
     )
     min_pixels: int | None = Field(
         None, ge=784, description="Qwen-style processors: floor on pixels per image"
@@ -66,7 +70,7 @@ class HfModel(BatchedBackend):
     kind = "local"
     description = "Hugging Face VLMs (Qwen2-VL, LLaVA-OneVision, InternVL, ...) via the processor"
     Args = HfArgs
-    version = "2"
+    version = "3"
     code_modules = ("ps3_eval.models.hf", "ps3_eval.models.batching")
     operational_args: ClassVar[frozenset[str]] = frozenset({"batch_size", "device"})
 
@@ -222,6 +226,7 @@ class HfModel(BatchedBackend):
             out = self.model.generate(**inputs, **kwargs, pad_token_id=self.tokenizer.pad_token_id)
         synchronize(self.device)
         done = time.perf_counter()
+        n = len(requests)  # each request records its share of the batch's time
         prompt_len = inputs["input_ids"].shape[1]
         eos = {self.tokenizer.eos_token_id, self.tokenizer.pad_token_id}
         outputs = []
@@ -241,13 +246,17 @@ class HfModel(BatchedBackend):
                         output_tokens=len(new),
                     ),
                     timing=Timing(
-                        latency=done - start,
-                        vision_encoder=self.vision_seconds,
-                        llm=done - prepared - self.vision_seconds,
-                        stages={"preprocess": prepared - start, "generate": done - prepared},
+                        latency=(done - start) / n,
+                        vision_encoder=self.vision_seconds / n,
+                        llm=(done - prepared - self.vision_seconds) / n,
+                        stages={
+                            "preprocess": (prepared - start) / n,
+                            "generate": (done - prepared) / n,
+                        },
+                        batch_size=n,
+                        batch_latency=done - start,
                     ),
                     image_sizes=sizes[i],
-                    extra={"batch_size": len(requests)},
                 )
             )
         return outputs

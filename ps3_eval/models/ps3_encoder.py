@@ -7,8 +7,9 @@ answer's box), encoder latency (CUDA-synchronised) and peak GPU memory. Selectio
 maps can be saved as overlays on the image. PS3's test-time controls are arguments:
 ``num_look_close``, ``num_token_look_close`` (it wins when both are set), ``select_num_each_scale``,
 ``look_close_mode`` (``after_image``: bottom-up, by saliency; ``after_prompt``: top-down, steered
-by the question through PS3's text model) and ``smooth_selection_prob``.
-Needs the ``ps3`` extra: ``pip install "ps3-eval[ps3]"``.
+by the question through PS3's text model) and ``smooth_selection_prob``. PS3 runs in float16 on
+a GPU by default, as VILA-HD runs it (so encoder latencies are on the scale of the paper's
+Table 9), and in float32 on the CPU. Needs the ``ps3`` extra: ``pip install "ps3-eval[ps3]"``.
 """
 
 from __future__ import annotations
@@ -47,8 +48,8 @@ class Ps3Args(ModelArgs):
         description="after_image: bottom-up (saliency); after_prompt: top-down (the question)",
     )
     smooth_selection_prob: bool = Field(False, description="smooth the selection probabilities")
-    dtype: Literal["float32", "bfloat16", "float16"] = Field(
-        "float32", description="weights' dtype"
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = Field(
+        "auto", description="weights' dtype (auto: float16 on a GPU, as VILA-HD; float32 on cpu)"
     )
     device: str = Field("auto", description="auto (cuda:LOCAL_RANK if a GPU is there), cpu, cuda:N")
     maps_dir: str | None = Field(
@@ -68,6 +69,11 @@ class Ps3Args(ModelArgs):
         if value is not None and not re.fullmatch(r"\d+(\+\d+)*", value):
             raise ValueError("must be numbers joined by '+', e.g. 512+2048")
         return value
+
+
+def default_dtype(device: str) -> str:
+    """float16 on a GPU (VILA-HD runs PS3 so), float32 on the CPU (slow or missing kernels)."""
+    return "float16" if device.startswith("cuda") else "float32"
 
 
 def overlay(image: Any, probs: Any, path: Path) -> None:
@@ -148,7 +154,7 @@ class Ps3Encoder(Backend):
     kind = "local"
     description = "the PS3 vision encoder alone: tokens per scale, selection, latency (no answer)"
     Args = Ps3Args
-    version = "1"
+    version = "2"
     code_modules = ("ps3_eval.models.ps3_encoder",)
     operational_args: ClassVar[frozenset[str]] = frozenset({"device", "maps_dir"})
     max_concurrency: ClassVar[int | None] = 1
@@ -167,7 +173,8 @@ class Ps3Encoder(Backend):
             ) from None
         self.torch = torch
         self.device = pick_device(args.device)
-        self.dtype = getattr(torch, args.dtype)
+        self.dtype_name = default_dtype(self.device) if args.dtype == "auto" else args.dtype
+        self.dtype = getattr(torch, self.dtype_name)
         kw: dict[str, Any] = {"revision": args.revision}
         try:
             self.processor = PS3ImageProcessor.from_pretrained(args.model, **kw)
@@ -196,6 +203,13 @@ class Ps3Encoder(Backend):
                     f"high-res scales ({self.encoder.ps3_scales[1:]})."
                 )
             self.encoder.max_select_num_each_scale = per_scale  # this instance's model only
+
+    def args_dict(self) -> dict[str, Any]:
+        """The arguments with ``dtype`` resolved.
+
+        ``auto`` runs float16 on a GPU and float32 on the CPU, which are different runs.
+        """
+        return {**super().args_dict(), "dtype": self.dtype_name}
 
     def _controls(self) -> dict[str, Any]:
         a = self.ps3_args
@@ -260,6 +274,7 @@ class Ps3Encoder(Backend):
             top_down=prompt is not None,
         )
         low, n_sel = extra["low_res_tokens"], selection.selected_patches
+        extra["dtype"] = self.dtype_name
         if self.device.startswith("cuda"):
             extra["peak_memory_mb"] = torch.cuda.max_memory_allocated(self.device) / 2**20
         if self.ps3_args.maps_dir:

@@ -152,7 +152,7 @@ def _plan(
         elif task_obj.prompt_override is None:
             task_obj.prompt_override = backend.prompt_for(task_obj.name, task_obj.prompt_template)
         task_obj.check_prompt()  # a field no sample can fill stops the run before any call
-        generation = task_obj.card.generation.model_copy()
+        generation = task_obj.generation.model_copy()
         generation.seed = seed
         if max_tokens is not None:
             generation.max_tokens = max_tokens

@@ -98,6 +98,11 @@ def _stage_means(outputs: list[ModelOutput]) -> dict[str, float]:
     return means
 
 
+def _mean_batch(outputs: list[ModelOutput]) -> float | None:
+    sizes = [o.timing.batch_size for o in outputs if o.timing.batch_size is not None]
+    return float(np.mean(sizes)) if sizes else None
+
+
 def summarize(
     run_id: str,
     spec: RunSpec,
@@ -159,6 +164,8 @@ def summarize(
         n_judged=sum(j.error is None for j in judged),
         cost=_cost(live),
         stage_means=_stage_means(live),
+        batched_calls=sum((o.timing.batch_size or 1) > 1 for o in live),
+        mean_batch_size=_mean_batch(live),
         peak_memory_mb=max(
             (
                 float(r.output.extra["peak_memory_mb"])

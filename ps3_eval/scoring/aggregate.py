@@ -135,8 +135,8 @@ def circular(results: Sequence[SampleResult], seed: int) -> dict[str, MetricValu
     verdicts: list[float] = []
     for key in sorted(groups):
         members = groups[key]
-        if any(m.error is not None for m in members):
-            continue
+        if any(m.error is not None or "accuracy" not in m.scores for m in members):
+            continue  # a failed rotation, or a split without answers: no verdict
         verdicts.append(float(all(m.scores.get("accuracy", 0.0) == 1.0 for m in members)))
     if verdicts:
         out["circular_accuracy"] = _value(verdicts, seed)

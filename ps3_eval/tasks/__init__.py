@@ -24,6 +24,7 @@ from ps3_eval.records import (
 from ps3_eval.scoring import Score, Scorer, get_scorer, letter_of, list_scorers
 from ps3_eval.scoring.aggregate import get_aggregation
 from ps3_eval.tasks.card import (
+    RESERVED_ARGS,
     CardFile,
     FieldMap,
     TaskCard,
@@ -70,6 +71,13 @@ class Task:
         self.card_path = card_file.path
         self.data = data
         self.args = {**self.card.source.args, **(args or {})}
+        self.variant = self._variant(self.args.get("variant"))
+        split = self.args.get("split")
+        if split is not None:  # another split of the same dataset (MMBench's test)
+            source = self.card.source.model_copy(update={"split": str(split)})
+            self.card = self.card.model_copy(update={"source": source})
+        self.unlabelled = self.card.source.split in self.card.source.unlabelled
+        """The split's answers are not published: samples are answered, not scored."""
         base = self.card_path.parent if self.card_path else None
         self.card_digest = _digest_with_hooks(card_file.digest, self.card, base)
         """The card file's hash, extended by the ``file.py`` hooks it names (loader, scorer)."""
@@ -84,10 +92,33 @@ class Task:
         """The layout of the opened data (``Rows.layout``); ``None`` until it is opened."""
         self._rows: Any = None
 
+    def _variant(self, name: Any) -> Any:
+        if name is None:
+            return None
+        variant = self.card.variants.get(str(name))
+        if variant is None:
+            known = ", ".join(sorted(self.card.variants)) or "none"
+            raise UsageError(
+                f"task '{self.card.name}' has no prompt variant '{name}'; its variants: {known}."
+            )
+        return variant
+
     @property
     def name(self) -> str:
         """The card's name."""
         return self.card.name
+
+    @property
+    def generation(self) -> GenerationConfig:
+        """The decoding settings: the card's, or its chosen variant's."""
+        if self.variant is not None and self.variant.generation is not None:
+            return self.variant.generation  # type: ignore[no-any-return]
+        return self.card.generation
+
+    @property
+    def loader_args(self) -> dict[str, Any]:
+        """The arguments a custom loader gets (``split`` and ``variant`` are every card's)."""
+        return {k: v for k, v in self.args.items() if k not in RESERVED_ARGS}
 
     def _open(self) -> Any:
         if self._rows is None:
@@ -95,12 +126,12 @@ class Task:
             loader = None
             if self.card.source.loader and not self.data:
                 loader = load_hook(self.card.source.loader, base, "loader")
-            elif self.args and not self.card.source.loader:
+            elif self.loader_args and not self.card.source.loader:
                 raise UsageError(
-                    f"task '{self.name}' takes no arguments (it has no custom loader); "
-                    f"got {', '.join(self.args)}."
+                    f"task '{self.name}' takes no arguments but {', '.join(RESERVED_ARGS)} (it "
+                    f"has no custom loader); got {', '.join(self.loader_args)}."
                 )
-            rows = open_rows(self.card, self.data, base, loader, self.args)
+            rows = open_rows(self.card, self.data, base, loader, self.loader_args)
             self.fields = self._fields_for(rows.layout)
             self.text_cells = rows.layout == "vlmevalkit"
             self._check_columns(rows)
@@ -139,9 +170,10 @@ class Task:
         present = rows.column_names
         if present is None:
             return
-        missing = [
-            c for c in self.fields.columns() if c not in present and c not in self.fields.optional
-        ]
+        optional = set(self.fields.optional)
+        if self.unlabelled and self.fields.answer:
+            optional.add(self.fields.answer)
+        missing = [c for c in self.fields.columns() if c not in present and c not in optional]
         if missing:
             key = "vlmevalkit.fields" if self.text_cells else "fields"
             raise UsageError(
@@ -149,10 +181,13 @@ class Task:
                 f"`{key}`); it has {', '.join(sorted(present))}."
             )
         answer = self.fields.answer
-        if answer and len(rows) and rows.null_count(answer) == len(rows):
+        # A split the card names as unlabelled (MMBench's test) is answered, not scored.
+        if answer and not self.unlabelled and len(rows) and rows.null_count(answer) == len(rows):
+            unlabelled = self.card.source.unlabelled
+            also = f" (or {', '.join(unlabelled)}, answered for a submission)" if unlabelled else ""
             raise UsageError(
                 f"task '{self.name}': the answer column '{answer}' is empty in every row (a split "
-                f"without public answers?); use a split that has them."
+                f"without public answers?); use a split that has them{also}."
             )
 
     def prompt_fields(self) -> set[str]:
@@ -255,7 +290,7 @@ class Task:
                 hint = row.get(f.hint)
                 metadata["hint"] = "" if _blank(hint) else str(hint).strip()
             targets: list[str] = []
-            if f.answer:
+            if f.answer and not (self.unlabelled and _blank(row.get(f.answer))):
                 answer = need(f.answer)
                 if self.text_cells and isinstance(answer, str) and answer.startswith("["):
                     answer = _literal_list(answer) or answer
@@ -267,7 +302,12 @@ class Task:
                     )
                 if not targets or not any(t.strip() for t in targets):
                     raise ValueError("the answer is empty")
-            images = _images(row, f.image, base, need, text_cells=self.text_cells)
+            if self.unlabelled:
+                targets = []  # hidden answers: the split is answered for a submission
+            image_spec = f.image
+            if f.images_named_in_question and isinstance(image_spec, list):
+                image_spec = _named_images(question, image_spec)
+            images = _images(row, image_spec, base, need, text_cells=self.text_cells)
             bbox = need(f.bbox) if f.bbox and row.get(f.bbox) is not None else None
             group = None
             if f.group:
@@ -296,12 +336,15 @@ class Task:
 
     @property
     def prompt_template(self) -> str:
-        """The template in use: the override, else the card's (or its kind's default).
+        """The template in use: the override, the chosen variant's, or the card's.
 
-        For a VLMEvalKit TSV, the card's ``vlmevalkit.prompt`` when it has one.
+        For a VLMEvalKit TSV, the card's ``vlmevalkit.prompt`` (when it has one) stands in for
+        the card's own prompt.
         """
         if self.prompt_override:
             return self.prompt_override
+        if self.variant is not None and self.variant.prompt is not None:
+            return str(self.variant.prompt)
         tsv = self.card.vlmevalkit
         if tsv is not None and tsv.prompt is not None:
             if self.layout is None:
@@ -314,13 +357,14 @@ class Task:
         """Apply the prompt template.
 
         A template line whose placeholders are all empty for this sample (no options on an open
-        question, no hint) is left out rather than sent as a blank line.
+        question, no hint) is left out rather than sent as a blank line. A hint goes on a line
+        of its own before the question, unless the template places ``{hint}`` itself.
         """
         letters = string.ascii_uppercase
         options = "\n".join(f"{letters[i]}. {c}" for i, c in enumerate(sample.choices or []))
         question = sample.question
         hint = sample.metadata.get("hint")
-        if hint:
+        if hint and "{hint}" not in self.prompt_template:
             question = f"{hint}\n{question}" if question else str(hint)
         values = {
             **{k: "" if _blank(v) else v for k, v in sample.metadata.items()},
@@ -334,7 +378,7 @@ class Task:
                 text = line.format_map(values)
                 if text.strip() or not line.strip():
                     lines.append(text)
-            return "\n".join(lines).strip("\n")
+            return "\n".join(lines).strip()
         except KeyError as exc:
             raise DataError(
                 f"task '{self.name}': the prompt uses {{{exc.args[0]}}}, which the sample lacks; "
@@ -353,12 +397,17 @@ class Task:
         return Request(
             sample_id=sample.id,
             messages=messages,
-            generation=generation or self.card.generation,
+            generation=generation or self.generation,
             choices=sample.choices,
         )
 
     def score(self, prediction: str, sample: Sample, extraction: str | None = None) -> Score:
-        """Score a prediction with the card's scorer (``extraction``: a judge's reading of it)."""
+        """Score a prediction with the card's scorer (``extraction``: a judge's reading of it).
+
+        A sample of a split without published answers gets no score, only a note.
+        """
+        if self.unlabelled:
+            return Score({}, None, {"no_reference": "the split's answers are not published"})
         if extraction is None:
             return self.scorer(prediction, sample)
         return self.scorer(prediction, sample, extraction=extraction)  # type: ignore[call-arg]
@@ -473,6 +522,17 @@ def split_inline_choices(text: str) -> tuple[str, list[str] | None, str]:
     last, _, instruction = options[-1].partition("\n")
     options[-1] = last
     return stem, [o.strip() for o in options], instruction.strip()
+
+
+_IMAGE_MARK = re.compile(r"<image (\d+)>")
+
+
+def _named_images(question: str, columns: list[str]) -> list[str]:
+    """The image columns a question names as ``<image N>``, once each, in the order of N."""
+    named = sorted({int(n) for n in _IMAGE_MARK.findall(question)})
+    by_number = {int(m.group(1)): c for c in columns if (m := re.search(r"(\d+)$", c))}
+    chosen = [by_number[n] for n in named if n in by_number]
+    return chosen or columns[:1]
 
 
 def _images(

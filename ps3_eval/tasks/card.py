@@ -49,6 +49,9 @@ class SourceSpec(_Card):
     """Default keyword arguments of the loader (override with ``--task-arg``)."""
     local: str | None = None
     """For data without a public source: what ``--data`` must hold, said to a user who omits it."""
+    unlabelled: list[str] = Field(default_factory=list)
+    """Splits whose answers are not published (a benchmark server scores a submission): run
+    them with ``--task-arg split=NAME``; their samples are answered, not scored."""
 
     @model_validator(mode="after")
     def _one_source(self) -> SourceSpec:
@@ -98,6 +101,9 @@ class FieldMap(_Card):
     optional: list[str] = Field(default_factory=list)
     """Mapped columns a copy of the data may lack (4KPro's bbox and mrr); any other missing
     column stops the run before the first model call."""
+    images_named_in_question: bool = False
+    """With several image columns (``image_1``..``image_7``), send only those the question names
+    as ``<image N>`` markers, in the order of N (MMMU-Pro, as lmms-eval sends them)."""
 
     def columns(self) -> list[str]:
         """Every dataset column this map reads."""
@@ -125,6 +131,22 @@ class VlmEvalKitLayout(_Card):
     template is used otherwise)."""
 
 
+class PromptVariant(_Card):
+    """Another way a harness asks the same benchmark: its prompt and generation settings."""
+
+    description: str
+    """Whose prompt it is and where it comes from."""
+    prompt: str | None = None
+    """The template (as the card's ``prompt``); unset keeps the card's."""
+    generation: GenerationConfig | None = None
+    """Decoding settings; unset keeps the card's."""
+
+
+RESERVED_ARGS = ("split", "variant")
+"""Task arguments every card takes: ``split`` (another split of its dataset) and ``variant`` (a
+named prompt variant); a custom loader never sees them."""
+
+
 class TaskCard(_Card):
     """A benchmark, declared as data."""
 
@@ -145,6 +167,13 @@ class TaskCard(_Card):
     multiple-choice default for cards with choices, the short-answer default otherwise."""
     system: str | None = None
     """Optional system message."""
+    harness: str | None = None
+    """Where the default prompt and token limit come from (the harness of the paper's numbers)."""
+    variants: dict[str, PromptVariant] = Field(default_factory=dict)
+    """Named prompt variants (``--task-arg variant=NAME``), e.g. the other model family's."""
+    submission: Literal["xlsx"] | None = None
+    """A run can be written in the benchmark server's submission format
+    (``ps3-eval export submission RUN_DIR``): ``xlsx``, MMBench's."""
     scorer: str = "multiple_choice"
     """Registered scorer name, or ``module:function`` / ``file.py:function`` for a custom one."""
     aggregation: str = "mean"

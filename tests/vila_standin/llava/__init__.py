@@ -1,0 +1,5 @@
+"""Test stand-in for VILA's ``llava`` package (see ../README.md)."""
+
+from .entry import load
+
+__all__ = ["load"]

@@ -1,0 +1,3 @@
+from .topdown import LlavaLlamaModel, LlavaTopDownLlamaConfig, LlavaTopDownLlamaModel
+
+__all__ = ["LlavaLlamaModel", "LlavaTopDownLlamaConfig", "LlavaTopDownLlamaModel"]
