@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.table import Table
 
 from ps3_eval.errors import Ps3EvalError, UsageError
+from ps3_eval.mrr.cli import app as mrr_app
 from ps3_eval.progress import progress_view
 
 app = typer.Typer(
@@ -702,6 +703,7 @@ def encoder_study_cmd(
 
 export_app = typer.Typer(help="Write a task for another harness.", no_args_is_help=True)
 app.add_typer(export_app, name="export")
+app.add_typer(mrr_app, name="mrr")
 
 
 @export_app.command("lmms")
