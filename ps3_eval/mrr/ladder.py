@@ -18,7 +18,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from ps3_eval.errors import UsageError
 from ps3_eval.tasks.probe4k import MRR_BUCKETS, READ_RESOLUTIONS
@@ -103,9 +103,9 @@ class Ladder(BaseModel):
             rungs.append(Rung(label=label, side=int(side)))
         try:
             return cls(rungs=tuple(rungs))
-        except ValueError as exc:
-            msg = str(exc).splitlines()[-1] if "\n" in str(exc) else str(exc)
-            raise UsageError(f"ladder '{text}': {msg.removeprefix('Value error, ')}.") from None
+        except ValidationError as exc:
+            msg = str(exc.errors()[0]["msg"]).removeprefix("Value error, ")
+            raise UsageError(f"ladder '{text}': {msg}.") from None
 
     @property
     def labels(self) -> list[str]:

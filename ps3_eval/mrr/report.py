@@ -83,7 +83,7 @@ def summarize(
     """
     counts = dict.fromkeys(ladder.scale, 0)
     values = []
-    for labels in per_item.values():
+    for _, labels in sorted(per_item.items()):  # item order, so the bootstrap is reproducible
         for lab in labels:
             counts[lab] = counts.get(lab, 0) + 1
         sides = [s for s in (ladder.side(lab) for lab in labels) if s is not None]

@@ -392,7 +392,7 @@ class Study:
         for (item, who), lab in sorted(self.labels.latest().items()):
             if item in self._by_id:
                 out.setdefault(who, {})[item] = lab.label
-        return out
+        return dict(sorted(out.items()))
 
     def _order_key(self, labeller: str, salt: str, item_id: str) -> bytes:
         text = f"{self.spec.seed}\0{salt}\0{labeller}\0{item_id}"
