@@ -92,6 +92,8 @@ def test_cli_study_with_scripted_model(tmp_path: Path) -> None:
         assert (tmp_path / "rep" / name).stat().st_size > 0
     bad = cli("mrr", "report", str(tmp_path / "nothing"), check=False)
     assert bad.returncode == 2 and "neither an MRR study folder" in bad.stderr
+    bad = cli("mrr", "auto", str(tmp_path / "rep"), "-m", "scripted", check=False)
+    assert bad.returncode == 2 and "is a folder but not an MRR study" in bad.stderr
 
 
 class _NeedsArgs(ModelArgs):

@@ -204,6 +204,11 @@ def auto_mrr(
     if not 0.0 < threshold <= 1.0:
         raise UsageError(f"threshold must be in (0, 1], got {threshold}.")
     study = Study(target) if is_study(target) else None
+    if study is None and Path(target).is_dir():
+        raise UsageError(
+            f"{target} is a folder but not an MRR study (no study.json); give a study folder "
+            f"or a task name / card path."
+        )
     if study is not None and (data or task_args):
         raise UsageError("a study carries its own items; drop --data and --task-arg.")
     rungs = ladder or (study.ladder if study is not None else DEFAULT_LADDER)
