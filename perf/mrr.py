@@ -25,6 +25,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from ps3_eval.mrr import agreement, auto_mrr  # noqa: E402
+from ps3_eval.tasks import probe4k  # noqa: E402
 
 
 def main() -> None:
@@ -45,6 +46,9 @@ def main() -> None:
                 took.setdefault(last, time.perf_counter() - started[last])
             started[label] = time.perf_counter()
 
+        t0 = time.perf_counter()
+        probe4k.generate(a.n, seed=a.seed)  # the scenes first, so rung times are reading only
+        print(f"probe4k scenes ready in {time.perf_counter() - t0:.0f} s")
         t0 = time.perf_counter()
         result = auto_mrr(
             "probe4k",

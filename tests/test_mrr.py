@@ -380,3 +380,8 @@ def test_report_from_labels_and_designed_mrr(tmp_path: Path) -> None:
     }
     assert pairs[("human:alice", "human:bob")].n == 3
     assert pairs[("human:alice", "human:bob")].observed == pytest.approx(2 / 3)
+
+    # names and labels from people reach the page as text, never as markup
+    study.add_label(ids[0], "<img src=x onerror=alert(1)>", "1K")
+    page = build_mrr_report([study.dir], out=tmp_path / "rep2").html.read_text()
+    assert "<img src=x" not in page and "&lt;img src=x onerror=alert(1)&gt;" in page
