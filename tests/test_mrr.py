@@ -29,7 +29,7 @@ from ps3_eval.mrr import (
     sample_study,
     study_agreement,
 )
-from ps3_eval.mrr.agreement import confusion_matrix
+from ps3_eval.mrr.kappa import confusion_matrix
 from ps3_eval.mrr.study import Study
 from ps3_eval.scoring.stats import bootstrap_ci
 from ps3_eval.tasks import load_task

@@ -214,8 +214,8 @@ def auto_cmd(
     ordinary run: running the same command again resumes it.
     """
     from ps3_eval.cli import _rerun_resumes
-    from ps3_eval.mrr.agreement import agreement, study_agreement
     from ps3_eval.mrr.auto import auto_mrr
+    from ps3_eval.mrr.kappa import agreement, study_agreement
     from ps3_eval.mrr.study import Study, is_study
     from ps3_eval.progress import progress_view
 
@@ -288,8 +288,8 @@ def agreement_cmd(
     """Cohen's kappa (unweighted, linear, quadratic) and confusion matrices of a study's raters."""
     import json
 
-    from ps3_eval.mrr.agreement import study_agreement
     from ps3_eval.mrr.auto import load_auto
+    from ps3_eval.mrr.kappa import study_agreement
     from ps3_eval.mrr.study import Study
 
     s = Study(study)

@@ -21,8 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from ps3_eval.errors import UsageError
-from ps3_eval.mrr.agreement import Agreement, study_agreement
 from ps3_eval.mrr.auto import AutoResult, load_auto
+from ps3_eval.mrr.kappa import Agreement, agreement, study_agreement
 from ps3_eval.mrr.ladder import BEYOND, INCOMPLETE, NO_IMAGE, Ladder
 from ps3_eval.mrr.paper import FIGURE8, PaperPoint
 from ps3_eval.mrr.study import Study, is_study
@@ -174,8 +174,6 @@ def mrr_rows(
             rows += _from_auto(r, path.name, seed, designed=True)
             truth = r.designed()
             if truth:
-                from ps3_eval.mrr.agreement import agreement
-
                 ag = agreement(truth, r.labels(), r.ladder.scale, ("designed", _auto_source(r)))
                 agreements.append((path.name, ag))
         else:
