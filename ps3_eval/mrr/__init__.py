@@ -46,12 +46,12 @@ if TYPE_CHECKING:
         build_mrr_report,
         mrr_rows,
     )
+    from ps3_eval.mrr.sample import sample_study
     from ps3_eval.mrr.study import (
         Study,
         StudyItem,
         StudySpec,
         load_study,
-        sample_study,
     )
 
 _WHERE = {
@@ -80,7 +80,7 @@ _WHERE = {
     "StudyItem": "ps3_eval.mrr.study",
     "StudySpec": "ps3_eval.mrr.study",
     "load_study": "ps3_eval.mrr.study",
-    "sample_study": "ps3_eval.mrr.study",
+    "sample_study": "ps3_eval.mrr.sample",
 }
 
 

@@ -54,7 +54,7 @@ def sample_cmd(
     ladder: _Ladder = None,
 ) -> None:
     """Sample N items of a benchmark into a self-contained study folder (images copied)."""
-    from ps3_eval.mrr.study import sample_study
+    from ps3_eval.mrr.sample import sample_study
 
     s = sample_study(
         task,
