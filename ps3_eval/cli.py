@@ -16,6 +16,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from ps3_eval.errors import Ps3EvalError, UsageError
+from ps3_eval.mrr.cli import app as mrr_app
 from ps3_eval.progress import progress_view
 
 app = typer.Typer(
@@ -722,6 +723,7 @@ app.add_typer(curate_app, name="curate")
 
 export_app = typer.Typer(help="Write a task for another harness.", no_args_is_help=True)
 app.add_typer(export_app, name="export")
+app.add_typer(mrr_app, name="mrr")
 
 
 @export_app.command("lmms")
