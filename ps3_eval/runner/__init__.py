@@ -7,6 +7,7 @@ where an event loop is already running (Jupyter, an async program).
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import re
 import threading
@@ -20,9 +21,11 @@ from typing import Any
 
 from ps3_eval.errors import UsageError
 from ps3_eval.models import Backend, build_model, parse_model_spec
+from ps3_eval.paths import judge_cache_file
 from ps3_eval.records import RunSpec, RunSummary, SampleResult, Session, utcnow
 from ps3_eval.runner.cache import ResponseCache
 from ps3_eval.runner.judge import Judge
+from ps3_eval.runner.lock import RunLock, RunLocked
 from ps3_eval.runner.pipeline import Pipeline, Progress
 from ps3_eval.runner.shards import (
     in_shard,
@@ -33,12 +36,21 @@ from ps3_eval.runner.shards import (
     shard_from_env,
     shard_size,
 )
-from ps3_eval.runner.store import RunStore, latest_results
+from ps3_eval.runner.store import RunStore, latest_results, read_results
 from ps3_eval.runner.summary import summarize
 from ps3_eval.tasks import Task, load_task
 from ps3_eval.version import __version__, code_revision
 
-__all__ = ["Progress", "evaluate", "evaluate_async", "run_dir_for"]
+__all__ = [
+    "Progress",
+    "RunLocked",
+    "evaluate",
+    "evaluate_async",
+    "run_dir_for",
+    "run_spec",
+]
+
+log = logging.getLogger(__name__)
 
 
 def _slug(text: str) -> str:
@@ -71,11 +83,19 @@ class _Plan:
     model: Backend
     store: RunStore
     spec: RunSpec
-    session: int
+    session: int | None
+    """This session's index in ``spec.sessions``; ``None`` when there is nothing to do (every
+    sample scored): then nothing is locked or written but the summary, where it can be."""
     n_total: int
     done: dict[str, SampleResult]
     rescore: dict[str, SampleResult]
     judge: Backend | None = None
+    lock: RunLock | None = None
+
+    def release(self) -> None:
+        """Let another process run the run folder."""
+        if self.lock is not None:
+            self.lock.release()
 
 
 def _task_for_spec(spec: RunSpec) -> Task:
@@ -110,7 +130,70 @@ def _check_backend(spec: RunSpec, backend: Backend, run_dir: Path) -> None:
         )
 
 
-def _plan(
+def run_spec(
+    task: Task,
+    backend: Backend,
+    *,
+    data: str | None = None,
+    limit: int | None = None,
+    seed: int = 0,
+    max_tokens: int | None = None,
+    prompt: str | None = None,
+    judge: Backend | None = None,
+    with_data: bool = True,
+) -> RunSpec:
+    """The spec of a new run of ``task`` with ``backend``: what decides its identity and folder.
+
+    Sets the task's prompt override (``prompt``, else the model's own prompt for the task).
+    ``with_data=False`` leaves the data's fingerprint out (it loads the data): such a spec names
+    its run only once a recorded spec lends it the fingerprint.
+    """
+    if prompt is not None:
+        task.prompt_override = prompt
+    elif task.prompt_override is None:
+        task.prompt_override = backend.prompt_for(task.name, task.prompt_template)
+    generation = task.card.generation.model_copy()
+    generation.seed = seed
+    if max_tokens is not None:
+        generation.max_tokens = max_tokens
+    return RunSpec(
+        task=task.name,
+        task_version=task.card.version,
+        card_digest=task.card_digest,
+        card_path=str(task.card_path) if task.card_path else None,
+        data=data,
+        data_fingerprint=task.data_fingerprint if with_data else None,
+        data_files=task.data_files if with_data else [],
+        task_args=task.args,
+        model=backend.name,
+        model_args=backend.args_dict(),
+        model_fingerprint=backend.fingerprint(),
+        operational=sorted(backend.operational_args),
+        limit=limit,
+        seed=seed,
+        generation=generation,
+        aggregation=task.card.aggregation,
+        prompt=task.prompt_override,
+        judge=judge.fingerprint() if judge else None,
+        judge_model=judge.name if judge else None,
+        judge_args=judge.args_dict() if judge else {},
+        package_version=__version__,
+        code_revision=code_revision(),
+    )
+
+
+@dataclass
+class _Prepared:
+    """The task, backend and spec of a session, before its run folder is opened."""
+
+    task: Task
+    model: Backend
+    store: RunStore
+    spec: RunSpec
+    judge: Backend | None
+
+
+def _prepare(
     task: str | Task,
     model: str | Backend,
     *,
@@ -125,8 +208,8 @@ def _plan(
     prompt: str | None,
     judge: str | Backend | None,
     shard: tuple[int, int] | None = None,
-) -> _Plan:
-    """Load the task and backend, find or create the run directory, and open a new session."""
+) -> _Prepared:
+    """Load the task and backend and find the run folder; nothing is written yet."""
     if resume is not None:
         store = RunStore(Path(resume))
         if not store.exists():
@@ -141,79 +224,103 @@ def _plan(
                 f"the judge '{spec.judge_model}' changed since {store.dir} started; start a new "
                 f"run (drop --resume) instead of mixing its extractions."
             )
-    else:
-        task_obj = task if isinstance(task, Task) else load_task(task, data=data, args=task_args)
-        backend = _resolve_model(model, model_args)
-        judge_backend = _resolve_model(judge, None) if judge is not None else None
-        if prompt is not None:
-            task_obj.prompt_override = prompt
-        elif task_obj.prompt_override is None:
-            task_obj.prompt_override = backend.prompt_for(task_obj.name, task_obj.prompt_template)
-        generation = task_obj.card.generation.model_copy()
-        generation.seed = seed
-        if max_tokens is not None:
-            generation.max_tokens = max_tokens
-        spec = RunSpec(
-            task=task_obj.name,
-            task_version=task_obj.card.version,
-            card_digest=task_obj.card_digest,
-            card_path=str(task_obj.card_path) if task_obj.card_path else None,
-            data=data,
-            data_fingerprint=task_obj.data_fingerprint,
-            data_files=task_obj.data_files,
-            task_args=task_obj.args,
-            model=backend.name,
-            model_args=backend.args_dict(),
-            model_fingerprint=backend.fingerprint(),
-            operational=sorted(backend.operational_args),
-            limit=limit,
-            seed=seed,
-            generation=generation,
-            aggregation=task_obj.card.aggregation,
-            prompt=task_obj.prompt_override,
-            judge=judge_backend.fingerprint() if judge_backend else None,
-            judge_model=judge_backend.name if judge_backend else None,
-            judge_args=judge_backend.args_dict() if judge_backend else {},
-            package_version=__version__,
-            code_revision=code_revision(),
-        )
-        # The identity covers the live backend's fingerprint, so a changed backend never lands
-        # in an old directory; an existing one keeps its spec and gains a session.
-        store = RunStore(run_dir_for(Path(output_dir), spec))
-        if shard is not None:
-            spec.shard = f"{shard[0]}/{shard[1]}"
-            store = RunStore(shard_dir(store.dir, shard))
-        if store.exists():
-            spec = store.read_spec()
-    spec.sessions.append(
-        Session(
-            package_version=__version__,
-            code_revision=code_revision(),
-            model_fingerprint=backend.fingerprint(),
-        )
+        return _Prepared(task_obj, backend, store, spec, judge_backend)
+    task_obj = task if isinstance(task, Task) else load_task(task, data=data, args=task_args)
+    backend = _resolve_model(model, model_args)
+    judge_backend = _resolve_model(judge, None) if judge is not None else None
+    spec = run_spec(
+        task_obj,
+        backend,
+        data=data,
+        limit=limit,
+        seed=seed,
+        max_tokens=max_tokens,
+        prompt=prompt,
+        judge=judge_backend,
     )
-    store.write_spec(spec)
-    done, errors = store.prepare()
+    # The identity covers the live backend's fingerprint, so a changed backend never lands
+    # in an old directory; an existing one keeps its spec and gains a session.
+    store = RunStore(run_dir_for(Path(output_dir), spec))
+    if shard is not None:
+        spec.shard = f"{shard[0]}/{shard[1]}"
+        store = RunStore(shard_dir(store.dir, shard))
+    return _Prepared(task_obj, backend, store, spec, judge_backend)
+
+
+def _n_total(task: Task, spec: RunSpec) -> int:
+    return shard_size(
+        min(len(task), spec.limit) if spec.limit else len(task),
+        parse_shard(spec.shard) if spec.shard else None,
+    )
+
+
+def _unwritable(run_dir: Path, exc: OSError) -> UsageError:
+    return UsageError(
+        f"cannot write to the run folder {run_dir} ({exc.strerror or exc}); choose a writable "
+        f"--output-dir (or copy the run somewhere writable and resume it there)."
+    )
+
+
+def _open(prep: _Prepared) -> _Plan:
+    """Open the run folder for a session: lock it, record the session, compact its records.
+
+    A run with nothing left to do (every sample scored) is neither locked nor written to, so a
+    finished run in a read-only archive still reports.
+
+    Raises:
+        RunLocked: another process is running it.
+        UsageError: the folder cannot be created or written.
+    """
+    store, spec = prep.store, prep.spec
+    if store.exists():
+        recorded = store.read_spec()
+        good, errors, damaged = read_results(store.samples_path)
+        n_total = _n_total(prep.task, recorded)
+        if not errors and not damaged and len(good) >= n_total:
+            return _Plan(
+                prep.task, prep.model, store, recorded, None, n_total, good, {}, prep.judge
+            )
+    try:
+        store.dir.mkdir(parents=True, exist_ok=True)
+        lock = RunLock(store.dir)
+        lock.acquire()
+    except OSError as exc:
+        raise _unwritable(store.dir, exc) from None
+    try:
+        if store.exists():  # read again under the lock: another process may have added to it
+            spec = store.read_spec()
+        spec.sessions.append(
+            Session(
+                package_version=__version__,
+                code_revision=code_revision(),
+                model_fingerprint=prep.model.fingerprint(),
+            )
+        )
+        store.write_spec(spec)
+        done, errors = store.prepare()
+    except OSError as exc:
+        lock.release()
+        raise _unwritable(store.dir, exc) from None
+    except BaseException:
+        lock.release()
+        raise
     # Answers that only the scorer failed on are scored again, not asked again.
     rescore = {
         e.sample_id: e
         for e in errors
         if e.error_kind == "scorer" and e.output.error is None and e.sample_id not in done
     }
-    n_total = shard_size(
-        min(len(task_obj), spec.limit) if spec.limit else len(task_obj),
-        parse_shard(spec.shard) if spec.shard else None,
-    )
     return _Plan(
-        task_obj,
-        backend,
+        prep.task,
+        prep.model,
         store,
         spec,
         len(spec.sessions) - 1,
-        n_total,
+        _n_total(prep.task, spec),
         done,
         rescore,
-        judge_backend,
+        prep.judge,
+        lock,
     )
 
 
@@ -221,13 +328,14 @@ def _finish(plan: _Plan, pipeline: Pipeline, wall: float) -> RunSummary:
     """Close the session: record what it did and write the summary."""
     store, spec = plan.store, plan.spec
     store.close()
-    if pipeline.n_new:
-        session = spec.sessions[plan.session]
-        session.finished_at = utcnow()
-        session.n_recorded = pipeline.n_new
-    else:  # only invocations that added results are history worth keeping
-        del spec.sessions[plan.session]
-    store.write_spec(spec)
+    if plan.session is not None:
+        if pipeline.n_new:
+            session = spec.sessions[plan.session]
+            session.finished_at = utcnow()
+            session.n_recorded = pipeline.n_new
+        else:  # only invocations that added results are history worth keeping
+            del spec.sessions[plan.session]
+        store.write_spec(spec)
     summary = summarize(
         store.dir.name,
         spec,
@@ -243,8 +351,34 @@ def _finish(plan: _Plan, pipeline: Pipeline, wall: float) -> RunSummary:
         summary.wall_time_s = previous.wall_time_s
         summary.throughput = previous.throughput
         summary.answered_throughput = previous.answered_throughput
-    store.write_summary(summary)
+    try:
+        store.write_summary(summary)
+    except OSError as exc:
+        if plan.session is not None:
+            raise
+        # A finished run in a read-only folder: its records are whole; report from memory.
+        log.info("summary of %s not rewritten (%s)", store.dir, exc.strerror)
     return summary
+
+
+WAIT_POLL_S = 0.5
+"""How often a run started with ``wait=True`` tries the lock of a folder another process holds."""
+
+
+async def _open_waiting(prep: _Prepared, wait: bool) -> _Plan:
+    """Open the run folder; with ``wait``, until the process holding it lets it go."""
+    told = False
+    while True:
+        try:
+            return await asyncio.to_thread(_open, prep)
+        except RunLocked as exc:
+            if not wait:
+                raise
+            if not told:
+                who = exc.holder.describe() if exc.holder else "another process"
+                log.warning("waiting for %s to finish %s", who, exc.run_dir)
+                told = True
+        await asyncio.sleep(WAIT_POLL_S)
 
 
 async def evaluate_async(
@@ -267,6 +401,7 @@ async def evaluate_async(
     prompt: str | None = None,
     judge: str | Backend | None = None,
     shard: str | tuple[int, int] | None = None,
+    wait: bool = False,
     on_progress: Callable[[Progress], None] | None = None,
     on_start: Callable[[Progress, Path], None] | None = None,
 ) -> RunSummary:
@@ -281,80 +416,96 @@ async def evaluate_async(
         raise UsageError(f"concurrency must be at least 1, got {concurrency}.")
     if timeout is not None and timeout <= 0:
         raise UsageError(f"timeout must be a positive number of seconds, got {timeout}.")
+    if max_tokens is not None and max_tokens <= 0:
+        raise UsageError(f"max_tokens must be at least 1, got {max_tokens}.")
     part = parse_shard(shard) if isinstance(shard, str) else shard or shard_from_env()
     if part is not None and resume is not None:
         raise UsageError("--resume finishes a run folder as recorded; drop --shard (a shard's "
                          "folder under shards/ resumes as that shard).")  # fmt: skip
-    plan = await asyncio.to_thread(
-        _plan,
-        task,
-        model,
-        model_args=model_args,
-        data=data,
-        task_args=task_args,
-        limit=limit,
-        seed=seed,
-        output_dir=output_dir,
-        resume=resume,
-        max_tokens=max_tokens,
-        prompt=prompt,
-        judge=judge,
-        shard=part,
-    )
-    part = parse_shard(plan.spec.shard) if plan.spec.shard else None
-    workers = decode_workers or _default_workers()
-    progress = Progress(total=plan.n_total)
-    for r in plan.done.values():
-        progress.add(r)
-    progress.resumed, progress.last = len(plan.done), None
-    done_ids = set(plan.done)
-    plan.done = {}
+    # Opened first: an unusable cache file stops the run before its folder is touched.
     response_cache = ResponseCache(Path(cache)) if cache else None
-    judge_obj = None
-    if plan.judge is not None:
-        # Judge calls are always cached: in the run's cache file, or the default cache folder.
-        from ps3_eval.tasks.probe4k import default_cache_dir
-
-        judge_obj = Judge(
-            plan.judge, Path(cache) if cache else default_cache_dir() / "judge.sqlite"
-        )
-    pipeline = Pipeline(
-        plan.task,
-        plan.model,
-        plan.store,
-        plan.spec,
-        session=plan.session,
-        concurrency=concurrency,
-        prefetch=prefetch or 2 * workers,
-        decode_workers=workers,
-        timeout=timeout,
-        cache=response_cache,
-        progress=progress,
-        on_progress=on_progress,
-        rescore=plan.rescore,
-        judge=judge_obj,
-    )
-    todo = (
-        s
-        for i, s in enumerate(plan.task.samples(plan.spec.limit))
-        if in_shard(i, part) and s.id not in done_ids
-    )
-    if on_start is not None:
-        on_start(progress, plan.store.dir)
-    start = time.perf_counter()
     try:
-        await pipeline.run(todo)
-    finally:
+        prep = await asyncio.to_thread(
+            _prepare,
+            task,
+            model,
+            model_args=model_args,
+            data=data,
+            task_args=task_args,
+            limit=limit,
+            seed=seed,
+            output_dir=output_dir,
+            resume=resume,
+            max_tokens=max_tokens,
+            prompt=prompt,
+            judge=judge,
+            shard=part,
+        )
+    except BaseException:
+        if response_cache is not None:
+            response_cache.close()
+        raise
+    try:
+        plan = await _open_waiting(prep, wait)
+    except BaseException:
         try:
-            await plan.model.aclose()
-            if judge_obj is not None:
-                await judge_obj.aclose()
+            await prep.model.aclose()
         finally:
             if response_cache is not None:
                 response_cache.close()
-            # Synchronous on purpose: this also runs while the session is being cancelled
-            # (Ctrl-C), when awaiting a thread could be cancelled in turn.
-            summary = _finish(plan, pipeline, time.perf_counter() - start)
+        raise
+    try:
+        part = parse_shard(plan.spec.shard) if plan.spec.shard else None
+        workers = decode_workers or _default_workers()
+        progress = Progress(total=plan.n_total)
+        for r in plan.done.values():
+            progress.add(r)
+        progress.resumed, progress.last = len(plan.done), None
+        done_ids = set(plan.done)
+        plan.done = {}
+        judge_obj = None
+        if plan.judge is not None:
+            # Judge calls are always cached: in the run's cache file, or under the cache root.
+            judge_obj = Judge(plan.judge, Path(cache) if cache else judge_cache_file())
+        pipeline = Pipeline(
+            plan.task,
+            plan.model,
+            plan.store,
+            plan.spec,
+            session=plan.session or 0,
+            concurrency=concurrency,
+            prefetch=prefetch or 2 * workers,
+            decode_workers=workers,
+            timeout=timeout,
+            cache=response_cache,
+            progress=progress,
+            on_progress=on_progress,
+            rescore=plan.rescore,
+            judge=judge_obj,
+        )
+        todo = (
+            s
+            for i, s in enumerate(plan.task.samples(plan.spec.limit))
+            if in_shard(i, part) and s.id not in done_ids
+        )
+        if on_start is not None:
+            on_start(progress, plan.store.dir)
+        start = time.perf_counter()
+        try:
+            await pipeline.run(todo)
+        finally:
+            try:
+                await plan.model.aclose()
+                if judge_obj is not None:
+                    await judge_obj.aclose()
+            finally:
+                if response_cache is not None:
+                    response_cache.close()
+                # Synchronous on purpose: this also runs while the session is being cancelled
+                # (Ctrl-C), when awaiting a thread could be cancelled in turn.
+                summary = _finish(plan, pipeline, time.perf_counter() - start)
+    finally:
+        plan.release()
     if part is not None:
         # whichever shard ends last merges them all into the run's own folder
         run_dir = plan.store.dir.parent.parent
@@ -383,6 +534,7 @@ def evaluate(
     prompt: str | None = None,
     judge: str | Backend | None = None,
     shard: str | tuple[int, int] | None = None,
+    wait: bool = False,
     on_progress: Callable[[Progress], None] | None = None,
     on_start: Callable[[Progress, Path], None] | None = None,
 ) -> RunSummary:
@@ -417,6 +569,8 @@ def evaluate(
             folder (``ps3-eval merge`` does it by hand). Under torchrun / accelerate launch
             (``WORLD_SIZE`` > 1) it defaults to ``RANK + 1`` of ``WORLD_SIZE``. The summary
             returned is the shard's.
+        wait: when another process is running the same run (its folder is locked), wait for
+            it to end instead of raising :class:`RunLocked`.
         on_progress: called after every recorded sample with live counters.
         on_start: called once before samples run, with the counters and the run directory.
 
@@ -442,6 +596,7 @@ def evaluate(
         prompt=prompt,
         judge=judge,
         shard=shard,
+        wait=wait,
         on_progress=on_progress,
         on_start=on_start,
     )
