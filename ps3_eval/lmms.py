@@ -9,7 +9,6 @@ the lmms-eval environment needs ``pip install ps3-eval`` (no torch needed for it
 
 from __future__ import annotations
 
-import io
 import logging
 from collections.abc import Sequence
 from typing import Any
@@ -35,11 +34,11 @@ class LmmsTask:
 
     def doc_to_visual(self, doc: dict[str, Any]) -> list[Any]:
         """The row's image as RGB."""
-        from PIL import Image
+        from ps3_eval.runner.images import decode_bytes
 
         image = doc["image"]
         if isinstance(image, dict):  # a dataset without the Image feature decoded
-            image = Image.open(io.BytesIO(image["bytes"]))
+            return [decode_bytes(image["bytes"])]  # the runner's reader: EXIF orientation too
         return [image.convert("RGB")]
 
     def doc_to_text(

@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 from ps3_eval.errors import UsageError
 from ps3_eval.records import MetricValue
-from ps3_eval.report.rows import RunRow, grouped
+from ps3_eval.report.rows import RunRow, arg_text, grouped, varying
 
 KINDS = ("accuracy", "tokens", "resolution", "selection", "latency", "category", "mrr")
 """Figures ``ps3-eval plot`` draws (``ps3-eval report`` draws every one the runs support)."""
@@ -45,6 +45,14 @@ class Figure:
     traces: list[Trace] = field(default_factory=list)
     x_log: bool = False
     caption: str = ""
+
+    @property
+    def x_ticks(self) -> list[float]:
+        """Where the x axis is labelled: at the data's own values (thinned where they crowd).
+
+        Empty for bars and for axes with too many distinct values to label each.
+        """
+        return data_ticks([x for t in self.traces if t.kind != "bars" for x in t.x], self.x_log)
 
     def to_plotly(self) -> Any:
         """A plotly figure (labels shown literally: plotly's pseudo-HTML is escaped)."""
@@ -83,11 +91,16 @@ class Figure:
                         hoverinfo="text+x+y",
                     )
                 )
+        xaxis: dict[str, Any] = dict(title=_text(self.x_title), type="log" if self.x_log else "-")
+        ticks = self.x_ticks
+        if ticks:
+            xaxis.update(tickmode="array", tickvals=ticks, ticktext=[tick_text(v) for v in ticks])
         fig.update_layout(
             title=_text(self.title),
-            xaxis=dict(title=_text(self.x_title), type="log" if self.x_log else "-"),
+            xaxis=xaxis,
             yaxis=dict(title=_text(self.y_title), rangemode="tozero"),
-            legend=dict(title=dict(text="")),
+            # beside the plot, never over the data
+            legend=dict(title=dict(text=""), x=1.02, xanchor="left", y=1.0, yanchor="top"),
             barmode="group",
             margin=dict(t=60, b=60),
         )
@@ -130,11 +143,56 @@ def _text(text: str) -> str:
     return html.escape(str(text), quote=False)
 
 
-def _static(fig: Figure, out: Path) -> None:
-    """Draw with matplotlib's object API (no pyplot state, no display, no browser)."""
-    from matplotlib.figure import Figure as MplFigure
+MAX_TICKS = 12
+"""At most this many data values label an axis; more fall back to the plotting library's own."""
 
-    mpl = MplFigure(figsize=(8, 4.8), dpi=110, layout="constrained")
+
+def tick_text(v: float) -> str:
+    """A tick label as the value reads: ``0.3``, ``756``, ``3780``, ``1674`` (no ``3x10^-1``)."""
+    if float(v).is_integer() or abs(v) >= 100:
+        return f"{v:.0f}"
+    return f"{v:.3g}"
+
+
+def data_ticks(values: Sequence[Any], log: bool) -> list[float]:
+    """The distinct numeric values to label an axis at, dropping any that would crowd the last.
+
+    On a log axis positions are compared in log space; a value closer than a twentieth of the
+    span to the last kept one is dropped, so labels never overlap.
+    """
+    import math
+
+    if any(isinstance(v, str | bool) or v is None for v in values):
+        return []  # categories, not numbers
+    nums = sorted({float(v) for v in values if not log or v > 0})
+    if not nums:
+        return []
+    pos = [math.log10(v) if log else v for v in nums]
+    span = (pos[-1] - pos[0]) or 1.0
+    kept: list[float] = []
+    last = None
+    for v, p in zip(nums, pos, strict=True):
+        if last is None or p - last >= span / 20:
+            kept.append(v)
+            last = p
+    return kept if len(kept) <= MAX_TICKS else []
+
+
+def _static(fig: Figure, out: Path) -> None:
+    """Write the static image (PNG or SVG)."""
+    draw_static(fig).savefig(out, format=out.suffix[1:].lower())
+
+
+def draw_static(fig: Figure) -> Any:
+    """The figure drawn with matplotlib's object API (no pyplot state, no display, no browser).
+
+    Ticks sit at the data's values (no minor labels on a log axis) and the legend sits to the
+    right of the axes, never over the data.
+    """
+    from matplotlib.figure import Figure as MplFigure
+    from matplotlib.ticker import FixedLocator, NullFormatter, NullLocator
+
+    mpl = MplFigure(figsize=(9, 4.8), dpi=110, layout="constrained")
     ax = mpl.add_subplot()
     bars = [t for t in fig.traces if t.kind == "bars"]
     if bars:
@@ -162,20 +220,26 @@ def _static(fig: Figure, out: Path) -> None:
                 xs, ys, yerr=err, fmt="o-" if t.line else "o", capsize=3, label=t.name, ms=6
             )
     if fig.x_log:
+        ax.set_xscale("log")
+    ticks = fig.x_ticks
+    if ticks:
+        ax.xaxis.set_major_locator(FixedLocator(ticks))
+        ax.set_xticks(ticks, [tick_text(v) for v in ticks])
+        ax.xaxis.set_minor_locator(NullLocator())
+        ax.xaxis.set_minor_formatter(NullFormatter())
+    elif fig.x_log:
         from matplotlib.ticker import FuncFormatter
 
-        ax.set_xscale("log")
-        plain = FuncFormatter(lambda v, _: f"{v:g}")  # 0.3, not 3x10^-1
-        ax.xaxis.set_major_formatter(plain)
-        ax.xaxis.set_minor_formatter(plain)
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))  # 0.3, not 3x10^-1
+        ax.xaxis.set_minor_formatter(NullFormatter())
     ax.set_title(fig.title)
     ax.set_xlabel(fig.x_title)
     ax.set_ylabel(fig.y_title)
     ax.set_ylim(bottom=0)
     ax.grid(alpha=0.3)
     if len(fig.traces) > 1 or any(t.kind == "front" for t in fig.traces):
-        ax.legend(fontsize="small")
-    mpl.savefig(out, format=out.suffix[1:].lower())
+        ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0)
+    return mpl
 
 
 def _yerr(t: Trace, keep: Sequence[int] | None = None) -> Any:
@@ -190,22 +254,55 @@ def _y_title(rows: Sequence[RunRow]) -> str:
     return f"{' / '.join(metrics) or 'score'} (bars: 95% CI)"
 
 
-def _series(r: RunRow, many_tasks: bool) -> str:
-    base = r.series or "runs"
-    return f"{r.spec.task}: {base}" if many_tasks else base
+BUDGET_ARGS = (
+    "resolution",
+    "select",
+    "select_train",
+    "max_patches",
+    "num_token_look_close",
+    "num_look_close",
+    "select_num_each_scale",
+    "tiles",
+    "max_pixels",
+    "min_pixels",
+    "max_side",
+)
+"""Arguments that set how much of the image a model reads: they move a run along the axis of
+visual tokens (and latency), so runs that differ only in them form one line there."""
+
+
+def series_namer(rows: Sequence[RunRow], along: Sequence[str]) -> Callable[[RunRow], str]:
+    """Names each run's series: never one line across different models or configurations.
+
+    A run's series is its model plus every argument that varies between the rows, except those
+    in ``along`` (the figure's axis); a series a sweep or ``--series`` names is kept, prefixed by
+    the model when the rows are of several. Rows of several tasks are prefixed by their task.
+    """
+    tasks = len({r.spec.task for r in rows}) > 1
+    models = len({r.spec.model for r in rows}) > 1
+    keys = [k for k in varying([r.args for r in rows]) if k not in along]
+
+    def name(r: RunRow) -> str:
+        if r.series is not None:
+            base = f"{r.spec.model} {r.series}" if models else r.series
+        else:
+            args = [f"{k}={arg_text(r.args.get(k))}" for k in keys if k in r.args]
+            base = " ".join([r.spec.model, *args])
+        return f"{r.spec.task}: {base}" if tasks else base
+
+    return name
 
 
 def _curve(
     rows: Sequence[RunRow],
     x_of: Callable[[RunRow], float | None],
-    series_of: Callable[[RunRow], str] | None = None,
+    series_of: Callable[[RunRow], str],
 ) -> list[Trace]:
     """Rows with a positive x value, one line per series, sorted along x."""
-    many = len({r.spec.task for r in rows}) > 1
     # a log axis cannot place zero; such runs are left out of that figure
     have = [r for r in rows if r.value is not None and (x_of(r) or 0.0) > 0]
     traces = []
-    for name, group in grouped(have, series_of or (lambda r: _series(r, many))):
+    for name, group in grouped(have, series_of):
         group = sorted(group, key=lambda r: x_of(r) or 0.0)
         traces.append(
             Trace(
@@ -226,14 +323,22 @@ def _select(r: RunRow, key: str = "select") -> float | None:
     return 1.0 if v is None else float(v)
 
 
-def _selection_series(r: RunRow) -> str:
+def _selection_series(rows: Sequence[RunRow]) -> Callable[[RunRow], str]:
     """Train- and test-time selection apart, as the paper's Figure 7 draws them."""
-    train = r.args.get("select_train")
-    if "select_train" not in r.args:
-        return r.series or "selection at test time"
-    if train is None or abs(float(train) - (_select(r) or 1.0)) < 1e-9:
-        return "same selection in training and at test"
-    return f"trained at {float(train):g}, selection varied at test"
+    base = series_namer(rows, ("select", "select_train"))
+    stated = any("select_train" in r.args for r in rows)
+
+    def name(r: RunRow) -> str:
+        if not stated or "select_train" not in r.args:
+            return base(r)
+        train = r.args.get("select_train")
+        if train is None or abs(float(train) - (_select(r) or 1.0)) < 1e-9:
+            kind = "same selection in training and at test"
+        else:
+            kind = f"trained at {float(train):g}, selection varied at test"
+        return f"{base(r)}: {kind}"
+
+    return name
 
 
 def pareto(points: Sequence[tuple[float, float]]) -> list[int]:
@@ -290,7 +395,7 @@ def build_figure(kind: str, rows: Sequence[RunRow]) -> Figure | None:
         )
         return Figure(kind, "Score per run", "run", y, [t])
     if kind == "tokens":
-        traces = _curve(rows, lambda r: r.visual_tokens or None)
+        traces = _curve(rows, lambda r: r.visual_tokens or None, series_namer(rows, BUDGET_ARGS))
         if sum(len(t.x) for t in traces) < 2:
             return None
         return Figure(
@@ -309,7 +414,7 @@ def build_figure(kind: str, rows: Sequence[RunRow]) -> Figure | None:
             v = r.args.get("resolution")
             return None if v is None else float(v)
 
-        traces = _curve(rows, res)
+        traces = _curve(rows, res, series_namer(rows, ("resolution",)))
         if len({x for t in traces for x in t.x}) < 2:
             return None
         return Figure(
@@ -322,7 +427,7 @@ def build_figure(kind: str, rows: Sequence[RunRow]) -> Figure | None:
         )
     if kind == "selection":
         with_sel = [r for r in rows if "select" in r.args or "select_train" in r.args]
-        traces = _curve(with_sel, _select, _selection_series)
+        traces = _curve(with_sel, _select, _selection_series(with_sel))
         if len({x for t in traces for x in t.x}) < 2:
             return None
         return Figure(
@@ -339,7 +444,7 @@ def build_figure(kind: str, rows: Sequence[RunRow]) -> Figure | None:
         have = [r for r in rows if r.value is not None and r.latency is not None]
         if len(have) < 2:
             return None
-        traces = _curve(have, lambda r: r.latency)
+        traces = _curve(have, lambda r: r.latency, series_namer(have, BUDGET_ARGS))
         for t in traces:
             t.line = False
         pts = [(r.latency or 0.0, r.value or 0.0) for r in have]
