@@ -251,11 +251,13 @@ class _Locator:
 
         if self._recorded is None:
             self._recorded = _recorded(self.root)
+        found = []
         for run_dir, rec in self._recorded:
             lent = want.model_copy(update={"data_fingerprint": rec.data_fingerprint})
             if run_dir_for(self.root, lent).name == run_dir.name:
-                return run_dir
-        return None
+                found.append((rec.created_at, run_dir))
+        # Runs of the cell on several versions of the data: the latest is the sweep's.
+        return max(found)[1] if found else None
 
 
 def _state(run_dir: Path | None, cell: Cell) -> Cell:

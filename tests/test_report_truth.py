@@ -40,7 +40,8 @@ def _sweep(tmp_path: Path) -> Path:
 
 def test_a_sweep_finds_only_runs_of_its_own_identity(tmp_path: Path) -> None:
     spec = _sweep(tmp_path)
-    assert [c.status for c in run_sweep(spec, dry_run=True)] == ["done", "done"]
+    first = run_sweep(spec, dry_run=True)
+    assert [c.status for c in first] == ["done", "done"]
     # Another generation setting is another run: the old ones are not the sweep's.
     spec.write_text(spec.read_text() + "max_tokens: 5\n")
     assert [c.status for c in run_sweep(spec, dry_run=True)] == ["not started"] * 2
@@ -53,10 +54,22 @@ def test_a_sweep_finds_only_runs_of_its_own_identity(tmp_path: Path) -> None:
     card.write_text(original + "prompt: 'Q: {question}\\n{options}'\n")
     assert [c.status for c in run_sweep(spec, dry_run=True)] == ["not started"] * 2
     card.write_text(original)
-    # A report on a machine without the data still finds the runs by everything else.
-    (tmp_path / "toy" / "data.jsonl").unlink()
+    # Changed data is another run as well; the sweep runs its cells again.
+    data = tmp_path / "toy" / "data.jsonl"
+    data.write_text(data.read_text().replace("square 0?", "square zero?"))
+    assert [c.status for c in run_sweep(spec, dry_run=True)] == ["not started"] * 2
+    latest = {c.run_dir for c in run_sweep(spec)}
+    assert len(list((tmp_path / "runs").iterdir())) == 4
+    # A report on a machine without the data finds the runs by everything else, the latest.
+    data.unlink()
     report = build_report(spec, out=tmp_path / "rep", static=False)
-    assert len(report.rows) == 2 and report.missing == []
+    assert {str(r.dir) for r in report.rows} == latest and report.missing == []
+    for c in first:  # now the first runs are the latest
+        path = Path(c.run_dir or "") / "spec.json"
+        path.write_text(re.sub(r'"created_at": "[^"]+"', '"created_at": "2999-01-01T00:00:00Z"',
+                               path.read_text()))  # fmt: skip
+    report = build_report(spec, out=tmp_path / "rep", static=False)
+    assert {str(r.dir) for r in report.rows} == {c.run_dir for c in first}
 
 
 def _rotated_card(root: Path) -> tuple[Path, list[float]]:
