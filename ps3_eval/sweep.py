@@ -192,19 +192,19 @@ def _recorded(root: Path) -> list[tuple[Path, RunSpec]]:
 class _Locator:
     """Finds each cell's run folder by the run identity (:meth:`RunSpec.identity`).
 
-    The spec a cell's run would have is built as the runner builds it (card digest, data
-    fingerprint, prompt, generation settings, backend fingerprint), so a run of an edited card,
-    changed data or a new backend version is never taken for the cell's. Backends are described
+    The spec a cell's run would have is built as the runner builds it (card digest, prompt,
+    generation settings, backend fingerprint, data fingerprint), so a run of an edited card, a new
+    backend version or other settings is never taken for the cell's. Backends are described
     without being constructed (no key, SDK or GPU needed), and each task is loaded once.
 
-    With ``strict=False`` (reports, on a machine that may lack the data), a task whose data
-    cannot be loaded is matched on everything but the data: the recorded run lends its data
-    fingerprint to the cell's spec, and the identities must then be equal.
+    With ``check_data=False`` (reports) the data is not loaded: each recorded run lends its data
+    fingerprint to the cell's spec and the identities must then be equal; of runs on several
+    versions of the data, the latest is the cell's.
     """
 
-    def __init__(self, spec: SweepSpec, strict: bool) -> None:
+    def __init__(self, spec: SweepSpec, check_data: bool) -> None:
         self.spec = spec
-        self.strict = strict
+        self.check_data = check_data
         self.root = Path(spec.output_dir)
         self._tasks: dict[str, Task] = {}
         self._recorded: list[tuple[Path, RunSpec]] | None = None
@@ -237,13 +237,9 @@ class _Locator:
                 with_data=with_data,
             )
 
-        try:
-            want = spec_of(True)
-        except Ps3EvalError:
-            if self.strict:
-                raise
+        if not self.check_data:
             return self._without_data(spec_of(False))
-        run_dir = run_dir_for(self.root, want)
+        run_dir = run_dir_for(self.root, spec_of(True))
         return run_dir if (run_dir / "spec.json").is_file() else None
 
     def _without_data(self, want: RunSpec) -> Path | None:
@@ -276,14 +272,15 @@ def _state(run_dir: Path | None, cell: Cell) -> Cell:
     return cell
 
 
-def locate(spec: SweepSpec, *, strict: bool = True) -> list[Cell]:
+def locate(spec: SweepSpec, *, check_data: bool = True) -> list[Cell]:
     """Every cell with its run folder (found by the run identity) and state; nothing runs.
 
     Loads each task's data, so task arguments and data are checked as a run would check them.
-    ``strict=False`` matches a task whose data cannot be loaded on everything else (reports).
+    ``check_data=False`` (reports: quick, and on machines without the data) matches a cell's
+    runs on everything but the data, the latest of them where the data changed.
     """
     todo = cells(spec)
-    locator = _Locator(spec, strict)
+    locator = _Locator(spec, check_data)
     return [_state(locator.find(c), c) for c in todo]
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import copy
 import io
 import json
 import re
@@ -154,9 +155,21 @@ def test_series_never_join_different_configurations_or_models(rows: list) -> Non
     rows[2].spec.model, rows[3].spec.model = "other", "other"
     fig = build_figure("resolution", rows)
     assert fig is not None and sorted(t.name for t in fig.traces) == ["other", "scripted"]
+    # Many configurations of one run each: unjoined points, not a legend entry each.
+    many = [copy.deepcopy(rows[0]) for _ in range(14)]
+    for i, r in enumerate(many):
+        r.spec.model_args["mode"], r.visual_tokens = f"m{i}", 100.0 * (i + 1)
+    fig = build_figure("tokens", many)
+    assert fig is not None
+    (points,) = fig.traces
+    assert points.name == "runs, one point each (not joined)" and not points.line
+    assert len(points.x) == 14
 
 
-def test_ticks_sit_at_the_data_and_the_legend_beside_it(rows: list) -> None:  # type: ignore[type-arg]
+def test_ticks_sit_at_the_data_and_the_legend_beside_it(
+    rows: list,  # type: ignore[type-arg]
+    tmp_path: Path,
+) -> None:
     for r, res, tokens in zip(rows, (378, 756, 1512, 3780), (100, 729, 3645, 7680), strict=True):
         r.spec.model_args.update(resolution=res, mode="a" if res < 1000 else "b")
         r.visual_tokens = tokens
@@ -176,6 +189,9 @@ def test_ticks_sit_at_the_data_and_the_legend_beside_it(rows: list) -> None:  # 
     assert all(not t.get_text() for t in ax.get_xticklabels(minor=True))
     legend, axes = ax.get_legend().get_window_extent(), ax.get_window_extent()
     assert legend.x0 >= axes.x1  # to the right of the axes, over no data
+    # The saved image grows to hold the legend rather than cutting it off.
+    with Image.open(fig.write(tmp_path / "res.png")) as png:
+        assert png.width > legend.x1 - 10 and png.width > mpl.bbox.width
 
 
 def test_the_paper_beside_runs_of_other_models_and_other_tasks(

@@ -68,7 +68,7 @@ def choose_runs(
     is_path = isinstance(source, str | Path)
     if isinstance(source, SweepSpec) or (is_path and str(source).endswith((".yaml", ".yml"))):
         spec = source if isinstance(source, SweepSpec) else load_spec(Path(str(source)))
-        cells = locate(spec, strict=False)  # a report needs the runs, not the data
+        cells = locate(spec, check_data=False)  # a report needs the runs, not the data
         chosen = [
             c
             for c in cells

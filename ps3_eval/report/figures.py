@@ -145,6 +145,8 @@ def _text(text: str) -> str:
 
 MAX_TICKS = 12
 """At most this many data values label an axis; more fall back to the plotting library's own."""
+MAX_SERIES = 12
+"""More one-run series than this are drawn as one set of unjoined points."""
 
 
 def tick_text(v: float) -> str:
@@ -179,8 +181,10 @@ def data_ticks(values: Sequence[Any], log: bool) -> list[float]:
 
 
 def _static(fig: Figure, out: Path) -> None:
-    """Write the static image (PNG or SVG)."""
-    draw_static(fig).savefig(out, format=out.suffix[1:].lower())
+    """Write the static image (PNG or SVG), grown to hold the legend beside the axes."""
+    mpl = draw_static(fig)
+    legends = [legend for ax in mpl.axes if (legend := ax.get_legend()) is not None]
+    mpl.savefig(out, format=out.suffix[1:].lower(), bbox_inches="tight", bbox_extra_artists=legends)
 
 
 def draw_static(fig: Figure) -> Any:
@@ -238,7 +242,12 @@ def draw_static(fig: Figure) -> Any:
     ax.set_ylim(bottom=0)
     ax.grid(alpha=0.3)
     if len(fig.traces) > 1 or any(t.kind == "front" for t in fig.traces):
-        ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0)
+        legend = ax.legend(
+            fontsize="small", loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0
+        )
+        # Outside the layout: the axes keep their size however long the legend is, and the
+        # saved image grows to hold it (bbox_inches="tight").
+        legend.set_in_layout(False)
     return mpl
 
 
@@ -254,29 +263,18 @@ def _y_title(rows: Sequence[RunRow]) -> str:
     return f"{' / '.join(metrics) or 'score'} (bars: 95% CI)"
 
 
-BUDGET_ARGS = (
-    "resolution",
-    "select",
-    "select_train",
-    "max_patches",
-    "num_token_look_close",
-    "num_look_close",
-    "select_num_each_scale",
-    "tiles",
-    "max_pixels",
-    "min_pixels",
-    "max_side",
-)
-"""Arguments that set how much of the image a model reads: they move a run along the axis of
-visual tokens (and latency), so runs that differ only in them form one line there."""
+SCALE_ARGS = ("resolution", "max_pixels")
+"""Arguments that set the scale an image is read at: visual tokens and latency grow with them, so
+runs that differ only in them form one line in those figures (the paper's scaling curves)."""
 
 
 def series_namer(rows: Sequence[RunRow], along: Sequence[str]) -> Callable[[RunRow], str]:
     """Names each run's series: never one line across different models or configurations.
 
-    A run's series is its model plus every argument that varies between the rows, except those
-    in ``along`` (the figure's axis); a series a sweep or ``--series`` names is kept, prefixed by
-    the model when the rows are of several. Rows of several tasks are prefixed by their task.
+    A run's series is its model plus every argument that varies between the rows and is set for
+    the run, except those in ``along`` (the figure's axis); a series a sweep or ``--series``
+    names is kept, prefixed by the model when the rows are of several. Rows of several tasks are
+    prefixed by their task.
     """
     tasks = len({r.spec.task for r in rows}) > 1
     models = len({r.spec.model for r in rows}) > 1
@@ -286,7 +284,7 @@ def series_namer(rows: Sequence[RunRow], along: Sequence[str]) -> Callable[[RunR
         if r.series is not None:
             base = f"{r.spec.model} {r.series}" if models else r.series
         else:
-            args = [f"{k}={arg_text(r.args.get(k))}" for k in keys if k in r.args]
+            args = [f"{k}={arg_text(r.args[k])}" for k in keys if r.args.get(k) is not None]
             base = " ".join([r.spec.model, *args])
         return f"{r.spec.task}: {base}" if tasks else base
 
@@ -298,22 +296,31 @@ def _curve(
     x_of: Callable[[RunRow], float | None],
     series_of: Callable[[RunRow], str],
 ) -> list[Trace]:
-    """Rows with a positive x value, one line per series, sorted along x."""
+    """Rows with a positive x value, one line per series, sorted along x.
+
+    A series of one run has nothing to join; past :data:`MAX_SERIES` of them, they are drawn as
+    one set of unjoined points (each labelled by its run on hover) instead of a legend entry each.
+    """
     # a log axis cannot place zero; such runs are left out of that figure
     have = [r for r in rows if r.value is not None and (x_of(r) or 0.0) > 0]
-    traces = []
-    for name, group in grouped(have, series_of):
-        group = sorted(group, key=lambda r: x_of(r) or 0.0)
-        traces.append(
-            Trace(
-                name=name,
-                x=[x_of(r) for r in group],
-                y=[r.value for r in group],
-                low=[r.ci_low for r in group],
-                high=[r.ci_high for r in group],
-                hover=[r.label for r in group],
-            )
+    groups = [(n, sorted(g, key=lambda r: x_of(r) or 0.0)) for n, g in grouped(have, series_of)]
+    singles = [g[0] for _, g in groups if len(g) == 1]
+    lone = len(singles) > MAX_SERIES
+    if lone:
+        groups = [(n, g) for n, g in groups if len(g) > 1]
+        groups.append(("runs, one point each (not joined)", singles))
+    traces = [
+        Trace(
+            name=name,
+            x=[x_of(r) for r in group],
+            y=[r.value for r in group],
+            low=[r.ci_low for r in group],
+            high=[r.ci_high for r in group],
+            hover=[r.label for r in group],
+            line=len(group) > 1 and not (lone and group is singles),
         )
+        for name, group in groups
+    ]
     return traces
 
 
@@ -395,7 +402,7 @@ def build_figure(kind: str, rows: Sequence[RunRow]) -> Figure | None:
         )
         return Figure(kind, "Score per run", "run", y, [t])
     if kind == "tokens":
-        traces = _curve(rows, lambda r: r.visual_tokens or None, series_namer(rows, BUDGET_ARGS))
+        traces = _curve(rows, lambda r: r.visual_tokens or None, series_namer(rows, SCALE_ARGS))
         if sum(len(t.x) for t in traces) < 2:
             return None
         return Figure(
@@ -444,7 +451,7 @@ def build_figure(kind: str, rows: Sequence[RunRow]) -> Figure | None:
         have = [r for r in rows if r.value is not None and r.latency is not None]
         if len(have) < 2:
             return None
-        traces = _curve(have, lambda r: r.latency, series_namer(have, BUDGET_ARGS))
+        traces = _curve(have, lambda r: r.latency, series_namer(have, SCALE_ARGS))
         for t in traces:
             t.line = False
         pts = [(r.latency or 0.0, r.value or 0.0) for r in have]
