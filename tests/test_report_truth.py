@@ -155,10 +155,27 @@ def test_series_never_join_different_configurations_or_models(rows: list) -> Non
     rows[2].spec.model, rows[3].spec.model = "other", "other"
     fig = build_figure("resolution", rows)
     assert fig is not None and sorted(t.name for t in fig.traces) == ["other", "scripted"]
+    # A sweep's named series: joined along the axis, split by what else varies within it.
+    rows[2].spec.model, rows[3].spec.model = "scripted", "scripted"
+    for r, res, sel, named in zip(
+        rows, (756, 1512, 1512, 1512), (None, None, 0.1, 0.2), ("whole", "whole", "sel", "sel"),
+        strict=True,
+    ):  # fmt: skip
+        r.spec.model_args.update(resolution=res, select=sel)
+        r.series, r.visual_tokens = named, float(res * (sel or 1))
+    fig = build_figure("selection", rows)
+    assert fig is not None
+    assert {t.name: t.x for t in fig.traces} == {
+        "whole resolution=756": [1.0],
+        "whole resolution=1512": [1.0],
+        "sel": [0.1, 0.2],
+    }
+    fig = build_figure("tokens", rows)
+    assert fig is not None and [t.name for t in fig.traces] == ["whole", "sel"]
     # Many configurations of one run each: unjoined points, not a legend entry each.
     many = [copy.deepcopy(rows[0]) for _ in range(14)]
     for i, r in enumerate(many):
-        r.spec.model_args["mode"], r.visual_tokens = f"m{i}", 100.0 * (i + 1)
+        r.spec.model_args["mode"], r.visual_tokens, r.series = f"m{i}", 100.0 * (i + 1), None
     fig = build_figure("tokens", many)
     assert fig is not None
     (points,) = fig.traces

@@ -266,26 +266,50 @@ def _y_title(rows: Sequence[RunRow]) -> str:
 SCALE_ARGS = ("resolution", "max_pixels")
 """Arguments that set the scale an image is read at: visual tokens and latency grow with them, so
 runs that differ only in them form one line in those figures (the paper's scaling curves)."""
+BUDGET_ARGS = (
+    *SCALE_ARGS,
+    "select",
+    "select_train",
+    "max_patches",
+    "num_token_look_close",
+    "num_look_close",
+    "select_num_each_scale",
+    "tiles",
+)
+"""Arguments that set how much of an image is read. Within a series a sweep or ``--series``
+names, runs that differ in them form one line of visual tokens or latency (the paper's PS3 curve
+across resolutions and selection budgets); by default only :data:`SCALE_ARGS` do."""
 
 
-def series_namer(rows: Sequence[RunRow], along: Sequence[str]) -> Callable[[RunRow], str]:
-    """Names each run's series: never one line across different models or configurations.
+def series_namer(
+    rows: Sequence[RunRow], along: Sequence[str], along_named: Sequence[str] | None = None
+) -> Callable[[RunRow], str]:
+    """Names each run's series: a line joins only runs that differ in what the axis measures.
 
-    A run's series is its model plus every argument that varies between the rows and is set for
-    the run, except those in ``along`` (the figure's axis); a series a sweep or ``--series``
-    names is kept, prefixed by the model when the rows are of several. Rows of several tasks are
-    prefixed by their task.
+    By default a run's series is its model plus every argument that varies between the rows and
+    is set for the run, except those in ``along`` (the figure's axis). A series a sweep or
+    ``--series`` names is kept, with the arguments that vary within it added, except those in
+    ``along_named`` (default ``along``); it is prefixed by the model when the rows are of several.
+    Rows of several tasks are prefixed by their task.
     """
     tasks = len({r.spec.task for r in rows}) > 1
     models = len({r.spec.model for r in rows}) > 1
     keys = [k for k in varying([r.args for r in rows]) if k not in along]
+    skip = along if along_named is None else along_named
+    within = {
+        named: [k for k in varying([r.args for r in group]) if k not in skip]
+        for named, group in grouped([r for r in rows if r.series is not None], lambda r: r.series)
+    }
+
+    def args_of(r: RunRow, names: Sequence[str]) -> list[str]:
+        return [f"{k}={arg_text(r.args[k])}" for k in names if r.args.get(k) is not None]
 
     def name(r: RunRow) -> str:
         if r.series is not None:
-            base = f"{r.spec.model} {r.series}" if models else r.series
+            named = f"{r.spec.model} {r.series}" if models else r.series
+            base = " ".join([named, *args_of(r, within[r.series])])
         else:
-            args = [f"{k}={arg_text(r.args[k])}" for k in keys if r.args.get(k) is not None]
-            base = " ".join([r.spec.model, *args])
+            base = " ".join([r.spec.model, *args_of(r, keys)])
         return f"{r.spec.task}: {base}" if tasks else base
 
     return name
@@ -402,7 +426,8 @@ def build_figure(kind: str, rows: Sequence[RunRow]) -> Figure | None:
         )
         return Figure(kind, "Score per run", "run", y, [t])
     if kind == "tokens":
-        traces = _curve(rows, lambda r: r.visual_tokens or None, series_namer(rows, SCALE_ARGS))
+        namer = series_namer(rows, SCALE_ARGS, BUDGET_ARGS)
+        traces = _curve(rows, lambda r: r.visual_tokens or None, namer)
         if sum(len(t.x) for t in traces) < 2:
             return None
         return Figure(
@@ -451,7 +476,7 @@ def build_figure(kind: str, rows: Sequence[RunRow]) -> Figure | None:
         have = [r for r in rows if r.value is not None and r.latency is not None]
         if len(have) < 2:
             return None
-        traces = _curve(have, lambda r: r.latency, series_namer(have, SCALE_ARGS))
+        traces = _curve(have, lambda r: r.latency, series_namer(have, SCALE_ARGS, BUDGET_ARGS))
         for t in traces:
             t.line = False
         pts = [(r.latency or 0.0, r.value or 0.0) for r in have]
