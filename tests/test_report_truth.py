@@ -196,7 +196,7 @@ def test_ticks_sit_at_the_data_and_the_legend_beside_it(
     assert list(layout.xaxis.tickvals) == [378, 756, 1512, 3780]
     assert layout.legend.x >= 1 and layout.legend.xanchor == "left"
     assert len(fig.traces) == 2
-    from ps3_eval.report.figures import draw_static
+    from ps3_eval.report.drawing import draw_static
 
     mpl = draw_static(fig)
     mpl.canvas.draw()

@@ -14,7 +14,7 @@ from PIL import Image
 from ps3_eval.errors import DataError
 from ps3_eval.paper import PaperMatch
 from ps3_eval.records import ImageSource, MetricValue, SampleResult
-from ps3_eval.report.figures import Figure
+from ps3_eval.report.drawing import Figure
 from ps3_eval.report.rows import RunRow
 
 
