@@ -97,11 +97,18 @@ def test_a_sweep_is_checked_at_dry_run_and_yaml_errors_say_where(tmp_path: Path)
 
 
 def test_help_has_an_example_per_command_marks_required_and_lists_values() -> None:
+    import typer
+
     from ps3_eval.cli import _EXAMPLES, app
 
     runner = CliRunner()
-    commands = [[name] for name in _EXAMPLES if name != "lmms"] + [["export", "lmms"]]
-    for command in commands:
+    root = typer.main.get_command(app)
+    commands = []
+    for name, command in root.commands.items():  # type: ignore[attr-defined]
+        subs = getattr(command, "commands", None)
+        commands += [[name, sub] for sub in subs] if subs else [[name]]
+    assert len(commands) == len(_EXAMPLES)  # a command without an example fails below
+    for command in commands:  # every command, including any added later
         res = runner.invoke(app, [*command, "--help"], env={"COLUMNS": "200"})
         assert res.exit_code == 0, command
         example = _EXAMPLES[command[-1]]
