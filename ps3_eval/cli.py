@@ -1,46 +1,115 @@
-"""The ``ps3-eval`` command line: a thin layer over the Python API."""
+"""The ``ps3-eval`` command line: a thin layer over the Python API.
+
+Exit codes: 0 done; 1 an unexpected failure (a sweep cell that could not run); 2 bad input (a
+usage error, an unknown name or argument, an unwritable folder, a run another process holds);
+3 the run ended with error records (a re-run retries them); 130 interrupted (Ctrl-C); 143
+stopped by SIGTERM. Interrupted and stopped runs keep every finished sample.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import signal
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from types import FrameType
 from typing import Annotated, Any
 
 import typer
-from rich import box
-from rich.console import Console
 from rich.markup import escape
-from rich.table import Table
 
+from ps3_eval.console import (
+    compare_lines,
+    compare_table,
+    demo_table,
+    err,
+    fmt,
+    out,
+    print_models,
+    print_summary,
+    runs_table,
+    sweep_table,
+    table,
+)
 from ps3_eval.errors import Ps3EvalError, UsageError
 from ps3_eval.mrr.cli import app as mrr_app
 from ps3_eval.progress import progress_view
 
+EXIT_ERRORS = 3
+"""Exit code of a run (or sweep) that ended with error records: a re-run retries them."""
+EXIT_INTERRUPTED = 130
+EXIT_TERMINATED = 143
+
 app = typer.Typer(
     name="ps3-eval",
     help="Evaluate high-resolution vision-language models (PS3 / VILA-HD / 4KPro).",
-    no_args_is_help=True,
+    no_args_is_help=False,  # no command: one usage line (run_cli), not the whole help
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-out = Console()
-err = Console(stderr=True)
 
-DEFAULT_CACHE = Path("~/.cache/ps3_eval/responses.sqlite")
+_EXAMPLES = {
+    "run": "ps3-eval run -t probe4k -m ocr-reader:resolution=1512 --task-arg n=12",
+    "merge": "ps3-eval merge runs/docvqa__hf__0123456789",
+    "show": "ps3-eval show runs/probe4k__ocr-reader__0123456789",
+    "tasks": "ps3-eval tasks --json",
+    "data": "ps3-eval data docvqa --to /data/docvqa",
+    "models": "ps3-eval models openai",
+    "runs": "ps3-eval runs runs/ --csv > runs.csv",
+    "sweep": "ps3-eval sweep my_sweep.yaml --dry-run",
+    "report": "ps3-eval report my_sweep.yaml --paper table13:PS3 --out reports/mine",
+    "plot": "ps3-eval plot latency runs/ --task probe4k --out latency.png",
+    "compare": "ps3-eval compare runs/A runs/B --metric accuracy",
+    "encoder-study": "ps3-eval encoder-study -m ps3:model=nvidia/PS3-1.5K-SigLIP --budgets 0,1024",
+    "lmms": "ps3-eval export lmms probe4k --to lmms_tasks/probe4k",
+    "demo": "ps3-eval demo --n 12",
+}
+
+
+def _example(name: str) -> str:
+    return f"Example: {_EXAMPLES[name]}"
+
+
+_terminated = False
+"""Set when SIGTERM stopped the run, so the interrupt is reported as that."""
+
+
+def _on_sigterm(signum: int, frame: FrameType | None) -> None:
+    """Stop as Ctrl-C stops: hand the signal to whatever handles SIGINT now.
+
+    During a run that is asyncio's handler, which cancels the run so that finished samples and
+    the summary are written; elsewhere it is Python's, which raises KeyboardInterrupt.
+    """
+    global _terminated
+    _terminated = True
+    handler = signal.getsignal(signal.SIGINT)
+    if callable(handler):
+        handler(signal.SIGINT, frame)
+    else:  # SIGINT ignored (a background job): interrupt all the same
+        signal.default_int_handler(signal.SIGINT, frame)
+
+
+def _stopped(where: str) -> typer.Exit:
+    """Say how the run was stopped and how to resume it; the exit to raise."""
+    how = "Stopped by SIGTERM" if _terminated else "Interrupted"
+    err.print(
+        f"\n{how}; every finished sample is saved. Resume with:\n  {where}",
+        soft_wrap=True,
+        highlight=False,
+    )
+    return typer.Exit(EXIT_TERMINATED if _terminated else EXIT_INTERRUPTED)
 
 
 @contextlib.contextmanager
-def _rerun_resumes(view: Any) -> Iterator[None]:
-    """Stop the progress view at the end; on Ctrl-C, say that the same command resumes."""
+def _rerun_resumes(view: Any, again: str) -> Iterator[None]:
+    """Stop the progress view at the end; on Ctrl-C or SIGTERM, say how to resume."""
     try:
         yield
     except KeyboardInterrupt:
         view.stop()
-        err.print("\nInterrupted; finished samples are saved. Run the same command to resume.")
-        raise typer.Exit(130) from None
+        raise _stopped(again) from None
     finally:
         view.stop()
 
@@ -51,114 +120,48 @@ def _kv(pairs: list[str] | None, what: str, numbers: bool = False) -> dict[str, 
     return parse_assignments(pairs or [], what, numbers)
 
 
-def _fmt(value: float | None, digits: int = 3) -> str:
-    return "-" if value is None else f"{value:.{digits}f}"
-
-
-def _ci(mv: Any) -> str:
-    return f"[{_fmt(mv.ci_low)}, {_fmt(mv.ci_high)}]"
-
-
-def _latency(stats: Any) -> str:
-    if not stats.n:
-        return "-"
-    return f"{_fmt(stats.mean)}/{_fmt(stats.p50)}/{_fmt(stats.p90)} s (n={stats.n})"
-
-
-def print_summary(summary: Any, console: Console = out) -> None:
-    """Render a ``RunSummary`` as rich tables."""
-    s = summary
-    title = f"{s.spec.task} x {s.spec.model}  [dim]{s.run_id}[/dim]"
-    table = Table(title=title, title_justify="left")
-    for col in ("metric", "value", "95% CI", "interval", "n"):
-        table.add_column(col, justify="right" if col != "metric" else "left")
-    for name, mv in s.metrics.items():
-        table.add_row(name, _fmt(mv.mean), _ci(mv), mv.method, str(mv.n))
-    console.print(table)
-    for label, groups in (("category", s.by_category), ("MRR", s.by_mrr)):
-        if not groups:
-            continue
-        t = Table(title=f"by {label}", title_justify="left")
-        t.add_column(label)
-        names = sorted({m for g in groups.values() for m in g})
-        for name in names:
-            t.add_column(name, justify="right")
-            t.add_column("95% CI", justify="right")
-            t.add_column("n", justify="right")
-        for key, metrics in groups.items():
-            cells = []
-            for name in names:
-                mv = metrics.get(name)
-                cells += [_fmt(mv.mean), _ci(mv), str(mv.n)] if mv else ["-", "-", "0"]
-            t.add_row(key, *cells)
-        console.print(t)
-    tok = s.tokens
-    est = " (estimated)" if tok.estimated else ""
-    console.print(
-        f"n={s.n}/{s.n_total}  errors={s.n_errors}  complete={'yes' if s.complete else 'no'}  "
-        f"throughput={_fmt(s.throughput, 2)} samples/s "
-        f"({_fmt(s.answered_throughput, 2)} answered/s)  "
-        f"tokens in/visual/out={tok.input:.0f}/{tok.visual:.0f}/{tok.output:.0f}{est}",
-        soft_wrap=True,
-    )
-    console.print(
-        f"latency mean/p50/p90: answered {_latency(s.latency)}  "
-        f"failed {_latency(s.latency_failed)}",
-        soft_wrap=True,
-    )
-    if s.batched_calls:
-        console.print(
-            f"latency from batches: {s.batched_calls} of {s.latency.n} answered calls ran in "
-            f"batches (mean size {_fmt(s.mean_batch_size, 1)}); each records its share of the "
-            f"batch's wall time",
-            soft_wrap=True,
-            highlight=False,
-        )
-    extraction = s.extraction
-    if s.n_judged:
-        j = s.judge_tokens
-        extraction += f" (judged {s.n_judged}; judge tokens in/out {j.input:.0f}/{j.output:.0f})"
-    if s.n_unparsed:
-        extraction += f"; {s.n_unparsed} answers unparsed (scored wrong)"
-    console.print(f"answers: {extraction}", soft_wrap=True, highlight=False)
-    if s.stage_means or s.peak_memory_mb is not None:
-        stages = ", ".join(f"{k} {v:.3f}s" for k, v in s.stage_means.items())
-        peak = f"peak GPU memory {s.peak_memory_mb:.0f} MB" if s.peak_memory_mb else ""
-        console.print(f"stage means: {'; '.join(x for x in (stages, peak) if x)}", highlight=False)
-    if s.cost.prices:
-        unpriced = f", {s.cost.n_unpriced} calls without a price" if s.cost.n_unpriced else ""
-        console.print(
-            f"cost: ${s.cost.total:.4f} (${s.cost.per_sample:.5f} per call, prices "
-            f"{s.cost.prices}{unpriced})",
-            soft_wrap=True,
-            highlight=False,
-        )
-    files = s.spec.data_files
-    if files:
-        shown = ", ".join(files[:4]) + (f" and {len(files) - 4} more" if len(files) > 4 else "")
-        console.print(f"data: {shown}", soft_wrap=True, highlight=False)
-    if len(s.code_revisions) > 1:
-        console.print(
-            f"[yellow]results come from {len(s.code_revisions)} code revisions:[/yellow] "
-            f"{', '.join(s.code_revisions)}",
-            soft_wrap=True,
-        )
-    for message, count in list(s.errors.items())[:5]:
-        console.print(f"[red]error x{count}[/red]: {message}", soft_wrap=True, highlight=False)
-
-
-def _show(summary: Any, as_json: bool) -> None:
+def _show(summary: Any, as_json: bool, run_dir: Path | None = None) -> None:
     """A summary as JSON (for scripts) or as the terminal table."""
     if as_json:
         out.print_json(summary.model_dump_json())
     else:
-        print_summary(summary)
+        print_summary(summary, run_dir=run_dir)
 
 
-@app.command("run")
+def _version(value: bool) -> None:
+    if value:
+        from ps3_eval.version import __version__
+
+        print(f"ps3-eval {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
+    """Evaluate high-resolution vision-language models (PS3 / VILA-HD / 4KPro)."""
+
+
+@app.command("run", epilog=_example("run"))
 def run_cmd(
-    task: Annotated[str, typer.Option("--task", "-t", help="Task name or card file path.")] = "",
-    model: Annotated[str, typer.Option("--model", "-m", help="Backend, NAME or NAME:k=v,...")] = "",
+    task: Annotated[
+        str,
+        typer.Option(
+            "--task", "-t", help="Task name or card file path (required unless --resume)."
+        ),
+    ] = "",
+    model: Annotated[
+        str,
+        typer.Option(
+            "--model", "-m", help="Backend, NAME or NAME:k=v,... (required unless --resume)."
+        ),
+    ] = "",
     model_arg: Annotated[
         list[str] | None, typer.Option("--model-arg", "-a", help="Backend argument key=value.")
     ] = None,
@@ -166,11 +169,13 @@ def run_cmd(
     task_arg: Annotated[
         list[str] | None, typer.Option("--task-arg", help="Task loader argument key=value.")
     ] = None,
-    limit: Annotated[int | None, typer.Option(help="Only the first N samples.")] = None,
+    limit: Annotated[int | None, typer.Option(help="Only the first N samples.", min=1)] = None,
     seed: Annotated[int, typer.Option(help="Seed for generation and bootstrap.")] = 0,
-    concurrency: Annotated[int, typer.Option(help="Model calls in flight.")] = 8,
+    concurrency: Annotated[int, typer.Option(help="Model calls in flight.", min=1)] = 8,
     timeout: Annotated[float | None, typer.Option(help="Seconds per model call.")] = None,
-    max_tokens: Annotated[int | None, typer.Option(help="Override the card's max_tokens.")] = None,
+    max_tokens: Annotated[
+        int | None, typer.Option(help="Override the card's max_tokens.", min=1)
+    ] = None,
     output_dir: Annotated[Path, typer.Option(help="Parent folder of run directories.")] = Path(
         "runs"
     ),
@@ -180,9 +185,13 @@ def run_cmd(
     cache: Annotated[bool, typer.Option(help="Replay and store answers in the response cache.")] = (
         False
     ),
-    cache_file: Annotated[Path, typer.Option(help="SQLite file of the response cache.")] = (
-        DEFAULT_CACHE
-    ),
+    cache_file: Annotated[
+        Path | None,
+        typer.Option(
+            help="SQLite file of the response cache (default: responses.sqlite under "
+            "$PS3_EVAL_CACHE or ~/.cache/ps3_eval)."
+        ),
+    ] = None,
     prompt_file: Annotated[
         Path | None,
         typer.Option(help="Prompt template file replacing the card's ({question}, {options})."),
@@ -208,10 +217,18 @@ def run_cmd(
     no_image: Annotated[
         bool, typer.Option("--no-image", help="Ask without the images (answerable blind?).")
     ] = False,
+    wait: Annotated[
+        bool,
+        typer.Option("--wait", help="If another process is running this run, wait for it to end."),
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
-    """Evaluate a model on a task; re-running the same command resumes it."""
+    """Evaluate a model on a task; re-running the same command resumes it.
+
+    Exits 3 when samples ended in errors (running it again retries them).
+    """
+    from ps3_eval.paths import response_cache_file
     from ps3_eval.runner import evaluate
 
     if resume is None and (not task or not model):
@@ -247,32 +264,26 @@ def run_cmd(
             timeout=timeout,
             output_dir=output_dir,
             resume=resume,
-            cache=cache_file.expanduser() if cache else None,
+            cache=(cache_file or response_cache_file()).expanduser() if cache else None,
             max_tokens=max_tokens,
             prompt=prompt,
             judge=judge,
             shard=shard,
             image_side=image_side,
             no_image=no_image,
+            wait=wait,
             on_progress=view.update,
             on_start=started,
         )
     except KeyboardInterrupt:
         view.stop()
-        where = run_dir[0] if run_dir else "the run directory"
-        err.print(
-            f"\nInterrupted; every finished sample is saved. Resume with:\n"
-            f"  ps3-eval run --resume {where}",
-            soft_wrap=True,
-            highlight=False,
-        )
-        raise typer.Exit(130) from None
+        raise _stopped(f"ps3-eval run --resume {run_dir[0] if run_dir else 'RUN_DIR'}") from None
     finally:
         view.stop()
-    _show(summary, as_json)
+    where = run_dir[0] if run_dir else None
+    _show(summary, as_json, where)
     if not as_json:
-        where = run_dir[0] if run_dir else output_dir
-        out.print(f"[dim]saved to {where}[/dim]", soft_wrap=True, highlight=False)
+        out.print(f"[dim]saved to {where or output_dir}[/dim]", soft_wrap=True, highlight=False)
     if summary.spec.shard and run_dir:
         from ps3_eval.runner.store import RunStore
 
@@ -286,9 +297,15 @@ def run_cmd(
             soft_wrap=True,
             highlight=False,
         )
+    if summary.n_errors:
+        if as_json:
+            from ps3_eval.console import retry_hint
+
+            err.print(retry_hint(summary, where), soft_wrap=True, highlight=False, markup=False)
+        raise typer.Exit(EXIT_ERRORS)
 
 
-@app.command("merge")
+@app.command("merge", epilog=_example("merge"))
 def merge_cmd(
     run_dir: Annotated[Path, typer.Argument(help="The run folder whose shards/ to merge.")],
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
@@ -297,17 +314,17 @@ def merge_cmd(
     from ps3_eval.runner.shards import merge
 
     summary = merge(run_dir)
-    _show(summary, as_json)
+    _show(summary, as_json, run_dir)
     if not as_json:
         out.print(f"[dim]merged into {run_dir}[/dim]", soft_wrap=True, highlight=False)
 
 
-@app.command("show")
+@app.command("show", epilog=_example("show"))
 def show_cmd(
     run_dir: Annotated[Path, typer.Argument(help="A run directory.")],
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
 ) -> None:
-    """Print a run's summary again."""
+    """Print a run's summary again, with the arguments it was run with."""
     from ps3_eval.analysis import load_run
 
     run = load_run(run_dir)
@@ -315,10 +332,10 @@ def show_cmd(
         raise UsageError(
             f"{run_dir} has no summary.json yet; finish it with `ps3-eval run --resume {run_dir}`."
         )
-    _show(run.summary, as_json)
+    _show(run.summary, as_json, run_dir)
 
 
-@app.command("tasks")
+@app.command("tasks", epilog=_example("tasks"))
 def tasks_cmd(
     as_json: Annotated[bool, typer.Option("--json", help="Print the cards as JSON.")] = False,
 ) -> None:
@@ -336,24 +353,26 @@ def tasks_cmd(
                 cards.append({"name": name, "path": str(path), "error": str(exc)})
         print(json.dumps(cards, indent=2))
         return
-    table = Table(title="tasks")
-    for col in ("name", "version", "source", "scorer", "description"):
-        table.add_column(col)
+    from rich.markup import escape
+
+    listing = table("name", "version", "source", "scorer", "description", title="tasks")
     for name, path in sorted(discover().items()):
         try:
             card = read_card(path).card
         except Ps3EvalError as exc:
-            table.add_row(name, "-", str(path), "-", f"[red]{exc}[/red]")
+            listing.add_row(name, "-", escape(str(path)), "-", f"[red]{escape(str(exc))}[/red]")
             continue
         src = card.source.hf or card.source.path or card.source.loader or "local copy (--data)"
         if card.source.hf:
             config = f" {card.source.config}" if card.source.config else ""
             src = f"{src}{config} [{card.source.split}]"
-        table.add_row(card.name, card.version, src, card.scorer, card.description)
-    out.print(table)
+        listing.add_row(
+            *(escape(x) for x in (card.name, card.version, src, card.scorer, card.description))
+        )
+    out.print(listing)
 
 
-@app.command("data")
+@app.command("data", epilog=_example("data"))
 def data_cmd(
     task: Annotated[str, typer.Argument(help="Task name or card file path.")],
     to: Annotated[Path, typer.Option("--to", help="Folder to write (new or empty).")],
@@ -381,33 +400,30 @@ def data_cmd(
     )
 
 
-@app.command("models")
+@app.command("models", epilog=_example("models"))
 def models_cmd(
+    name: Annotated[
+        str | None, typer.Argument(help="Only this backend (default: every backend).")
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the backends as JSON.")] = False,
 ) -> None:
-    """List model backends with their arguments."""
-    from ps3_eval.models import list_models
+    """List model backends with their arguments, types (allowed values) and defaults."""
+    from ps3_eval.models import _resolve, list_models
 
+    entries = list_models()
+    if name is not None:
+        _resolve(name)  # an unknown name: one line with the nearest and the valid ones
+        entries = [e for e in entries if e.name == name]
     if as_json:
         import dataclasses
         import json
 
-        entries = [dataclasses.asdict(e) for e in list_models()]
-        print(json.dumps(entries, indent=2, default=str))
+        print(json.dumps([dataclasses.asdict(e) for e in entries], indent=2, default=str))
         return
-    for entry in list_models():
-        kind = (
-            "[yellow]test double, not a model[/yellow]"
-            if entry.kind == "test-double"
-            else (entry.kind)
-        )
-        out.print(f"[bold]{entry.name}[/bold]  ({kind})  {entry.description}")
-        for a in entry.args:
-            default = "required" if a.required else f"default {a.default!r}"
-            out.print(f"    {a.name}: {a.type}, {default}  [dim]{a.help}[/dim]")
+    print_models(entries)
 
 
-@app.command("runs")
+@app.command("runs", epilog=_example("runs"))
 def runs_cmd(
     paths: Annotated[
         list[Path] | None, typer.Argument(help="Run directories or folders of them (default runs).")
@@ -420,9 +436,11 @@ def runs_cmd(
         bool, typer.Option("--samples", help="One row per sample instead (with --csv or --json).")
     ] = False,
 ) -> None:
-    """One row per run: task, model, arguments, each metric with its CI, latency, tokens, cost."""
+    """One row per run: task, model, the arguments that differ, each metric with its CI."""
     from ps3_eval.analysis import runs_df, samples_df
 
+    if as_csv and as_json:
+        raise UsageError("--csv and --json print different formats; give one of them.")
     if samples and not (as_csv or as_json):
         raise UsageError("--samples prints one row per sample; add --csv or --json.")
     frame = (samples_df if samples else runs_df)([str(p) for p in paths] if paths else "runs")
@@ -433,31 +451,31 @@ def runs_cmd(
     elif as_json:
         print(frame.to_json(orient="records", indent=2))
     else:
-        table = Table(title="runs (primary metric)", box=box.SIMPLE)
-        for c in ("run", "task", "model", "metric", "value", "95% CI", "n", "errors", "complete"):
-            table.add_column(c)
-        for rec in frame.to_dict("records"):
-            m = rec["metric"]
-            value, ci = ("-", "-") if not isinstance(m, str) else (
-                _fmt(rec[m]), f"{_fmt(rec[f'{m}.ci_low'])}-{_fmt(rec[f'{m}.ci_high'])}"
-            )  # fmt: skip
-            table.add_row(
-                rec["run_id"], rec["task"], rec["model"], m if isinstance(m, str) else "-",
-                value, ci, str(rec["n"]), str(rec["n_errors"]), str(rec["complete"]),
-            )  # fmt: skip
-        out.print(table)
+        out.print(runs_table(frame))
 
 
-@app.command("sweep")
+@app.command("sweep", epilog=_example("sweep"))
 def sweep_cmd(
     spec: Annotated[Path, typer.Argument(help="The sweep spec (YAML).")],
     dry_run: Annotated[
-        bool, typer.Option("--dry-run", help="List the cells, their run directories and state.")
+        bool,
+        typer.Option(
+            "--dry-run",
+            help="Check every cell (task arguments and data included) and list the cells, "
+            "their run directories and state; nothing runs.",
+        ),
+    ] = False,
+    wait: Annotated[
+        bool,
+        typer.Option("--wait", help="Wait for a cell another process is running to end."),
     ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the cells as JSON.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
-    """Run a grid of runs; running it again resumes it cell by cell."""
+    """Run a grid of runs; running it again resumes it cell by cell.
+
+    Exits 1 when a cell could not run, 3 when cells ended with error records.
+    """
     from ps3_eval.sweep import load_spec, run_sweep
 
     parsed = load_spec(spec)
@@ -466,13 +484,14 @@ def sweep_cmd(
     def ended(cell: Any) -> None:
         view.stop()
         if not as_json:
-            what = cell.error if cell.status == "failed" else f"{cell.metric}={_fmt(cell.value)}"
+            what = cell.error if cell.status == "failed" else f"{cell.metric}={fmt(cell.value)}"
             err.print(f"{cell.label}: {cell.status}  {what}", highlight=False, soft_wrap=True)
 
-    with _rerun_resumes(view):
+    with _rerun_resumes(view, f"ps3-eval sweep {spec}"):
         result = run_sweep(
             parsed,
             dry_run=dry_run,
+            wait=wait,
             on_cell=None if dry_run else ended,
             on_start=lambda c, p, d: view.start(c.label, p),
             on_progress=lambda c, p: view.update(p),
@@ -482,22 +501,28 @@ def sweep_cmd(
 
         print(json.dumps([c.model_dump(mode="json") for c in result], indent=2))
     else:
-        table = Table(title=f"sweep {parsed.name}", title_justify="left", box=box.SIMPLE)
-        for col in ("cell", "task", "status", "metric", "value", "n", "errors", "run directory"):
-            table.add_column(col)
-        for c in result:
-            table.add_row(
-                c.label, Path(c.task).stem, c.status, c.metric or "-", _fmt(c.value),
-                "-" if c.n is None else str(c.n), "-" if c.n_errors is None else str(c.n_errors),
-                c.run_dir or (c.error or "-"),
-            )  # fmt: skip
-        out.print(table)
+        out.print(sweep_table(parsed.name, result))
+    if dry_run:
+        return
     failed = [c for c in result if c.status == "failed"]
     if failed:
         err.print(
-            f"{len(failed)} of {len(result)} cells failed: {', '.join(c.label for c in failed)}"
+            f"{len(failed)} of {len(result)} cells failed: {', '.join(c.label for c in failed)}",
+            soft_wrap=True,
+            highlight=False,
         )
         raise typer.Exit(1)
+    with_errors = [c for c in result if c.n_errors]
+    if with_errors:
+        n = sum(c.n_errors or 0 for c in with_errors)
+        err.print(
+            f"{n} samples in {len(with_errors)} of {len(result)} cells ended in an error (not "
+            f"scored): {', '.join(c.label for c in with_errors)}; a re-run retries them: "
+            f"ps3-eval sweep {spec}",
+            soft_wrap=True,
+            highlight=False,
+        )
+        raise typer.Exit(EXIT_ERRORS)
 
 
 _SOURCES_HELP = "Run directories, folders of them, or a sweep spec (YAML); default runs/."
@@ -522,7 +547,7 @@ def _where(pairs: list[str] | None) -> dict[str, str]:
     return {k: str(v) for k, v in _kv(pairs, "--where").items()}
 
 
-@app.command("report")
+@app.command("report", epilog=_example("report"))
 def report_cmd(
     sources: Annotated[list[str] | None, typer.Argument(help=_SOURCES_HELP)] = None,
     out_dir: Annotated[
@@ -538,7 +563,7 @@ def report_cmd(
     model: _ModelFilter = None,
     where: _WhereFilter = None,
     series: _SeriesOption = None,
-    gallery: Annotated[int, typer.Option(help="Samples in the gallery (0: none).")] = 24,
+    gallery: Annotated[int, typer.Option(help="Samples in the gallery (0: none).", min=0)] = 24,
     no_static: Annotated[
         bool, typer.Option("--no-static", help="Skip the PNG figures of report.md.")
     ] = False,
@@ -562,6 +587,8 @@ def report_cmd(
     incomplete = [r for r in report.rows if not r.complete]
     for r in incomplete:
         err.print(f"{r.label}: {r.status}", highlight=False, soft_wrap=True)
+    for note in report.paper_notes:
+        err.print(note, highlight=False, soft_wrap=True)
     n = len(report.rows)
     out.print(
         f"{n} run{'' if n == 1 else 's'} ({len(incomplete)} incomplete), "
@@ -573,7 +600,7 @@ def report_cmd(
     )
 
 
-@app.command("plot")
+@app.command("plot", epilog=_example("plot"))
 def plot_cmd(
     kind: Annotated[
         str,
@@ -606,41 +633,26 @@ def plot_cmd(
     out.print(str(path), soft_wrap=True, highlight=False)
 
 
-@app.command("compare")
+@app.command("compare", epilog=_example("compare"))
 def compare_cmd(
     run_a: Annotated[Path, typer.Argument(help="The baseline run directory.")],
     run_b: Annotated[Path, typer.Argument(help="The run compared with it.")],
     metric: Annotated[str | None, typer.Option(help="Sample metric (default: the first).")] = None,
     seed: Annotated[int, typer.Option(help="Seed of the paired bootstrap.")] = 0,
     as_json: Annotated[bool, typer.Option("--json", help="Print the comparison as JSON.")] = False,
-    show: Annotated[int, typer.Option(help="Flipped samples to list.")] = 20,
+    show: Annotated[int, typer.Option(help="Flipped samples to list.", min=0)] = 20,
 ) -> None:
     """Paired difference of B minus A on their shared samples, with McNemar's exact test."""
     from ps3_eval.compare import compare_runs
+    from ps3_eval.runner.store import RunStore
 
     c = compare_runs(run_a, run_b, metric=metric, seed=seed)
     if as_json:
         out.print_json(c.model_dump_json())
         return
-    table = Table(title=f"{c.task}: {c.run_b} minus {c.run_a} ({c.metric})", title_justify="left")
-    for col in ("scope", "n", "A", "B", "B - A", "95% CI", "A only", "B only", "McNemar p"):
-        table.add_column(col, justify="left" if col == "scope" else "right")
-
-    def row(scope: str, st: Any) -> None:
-        p = "-" if st.p_value is None else f"{st.p_value:.4g}"
-        table.add_row(
-            scope, str(st.n), _fmt(st.mean_a), _fmt(st.mean_b), f"{st.delta:+.3f}",
-            f"[{st.ci_low:+.3f}, {st.ci_high:+.3f}]",
-            "-" if st.only_a is None else str(st.only_a),
-            "-" if st.only_b is None else str(st.only_b), p,
-        )  # fmt: skip
-
-    row("all shared", c.overall)
-    for name, st in c.by_category.items():
-        row(f"category {name}", st)
-    for name, st in c.by_mrr.items():
-        row(f"MRR {name}", st)
-    out.print(table)
+    out.print(compare_table(c))
+    for line in compare_lines(c, RunStore(run_a).read_spec(), RunStore(run_b).read_spec()):
+        out.print(line, highlight=False, soft_wrap=True, markup=False)
     if c.n_only_a or c.n_only_b:
         out.print(f"left out: {c.n_only_a} scored only in A, {c.n_only_b} only in B")
     for f in c.flipped[:show]:
@@ -649,7 +661,7 @@ def compare_cmd(
         out.print(f"  ... and {len(c.flipped) - show} more flipped samples")
 
 
-@app.command("encoder-study")
+@app.command("encoder-study", epilog=_example("encoder-study"))
 def encoder_study_cmd(
     model: Annotated[
         str,
@@ -697,7 +709,7 @@ def encoder_study_cmd(
         if b
     ]
     view = progress_view(err, quiet)
-    with _rerun_resumes(view):
+    with _rerun_resumes(view, "the same command again"):
         study = encoder_study(
             task,
             args,
@@ -721,12 +733,12 @@ from ps3_eval.curate.cli import app as curate_app  # noqa: E402 - its module imp
 
 app.add_typer(curate_app, name="curate")
 
-export_app = typer.Typer(help="Write a task for another harness.", no_args_is_help=True)
+export_app = typer.Typer(help="Write a task for another harness.", no_args_is_help=False)
 app.add_typer(export_app, name="export")
 app.add_typer(mrr_app, name="mrr")
 
 
-@export_app.command("lmms")
+@export_app.command("lmms", epilog=_example("lmms"))
 def export_lmms_cmd(
     task: Annotated[str, typer.Argument(help="Task name or card path (e.g. 4kpro, probe4k).")],
     to: Annotated[Path, typer.Option("--to", help="A new or empty folder.")],
@@ -812,7 +824,7 @@ def paper_recipe_cmd(
     )
 
 
-@app.command("demo")
+@app.command("demo", epilog=_example("demo"))
 def demo_cmd(
     n: Annotated[
         int, typer.Option(help="probe4k items (multiples of 12 balance everything).")
@@ -835,7 +847,7 @@ def demo_cmd(
     if n <= 0:
         raise UsageError(f"--n must be a positive number of items, got {n}.")
     view = progress_view(err, quiet)
-    with _rerun_resumes(view):
+    with _rerun_resumes(view, "ps3-eval demo (the same command again)"):
         result = run_demo(
             n=n,
             seed=seed,
@@ -844,59 +856,100 @@ def demo_cmd(
             on_start=lambda label, p, d: view.start(label, p),
             on_progress=lambda label, p: view.update(p),
         )
-    table = Table(
-        title="demo: probe4k x ocr-reader (accuracy; 1K/2K/4K = designed MRR bucket, with n)",
-        title_justify="left",
-        box=box.SIMPLE_HEAD,
-    )
-    for col in ("config", "acc", "95% CI", "1K", "2K", "4K", "tokens", "sec", "rec"):
-        table.add_column(col, justify="left" if col == "config" else "right", no_wrap=True)
-    for r in result.report.rows:
-        table.add_row(
-            r.label,
-            _fmt(r.value, 2),
-            f"{_fmt(r.ci_low, 2)}-{_fmt(r.ci_high, 2)}",
-            *(
-                f"{_fmt(r.by_mrr[b].mean, 2)} ({r.by_mrr[b].n})" if b in r.by_mrr else "-"
-                for b in ("1K", "2K", "4K")
-            ),
-            f"{r.visual_tokens:.0f}",
-            _fmt(r.latency, 2),
-            _fmt(r.recall, 2),
-        )
-    out.print(table)
+    out.print(demo_table(result.report.rows))
     for line in result.report.findings:
         out.print(f"- {line}", soft_wrap=True, highlight=False)
     out.print(f"report: {result.report.html}", soft_wrap=True, highlight=False)
 
 
-def main() -> None:
-    """Console-script entry point: one-line errors, exit 2 for bad input."""
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+def _click_errors() -> tuple[tuple[type[BaseException], ...], ...]:
+    """The exception classes of click: typer's own copy of click, and click itself.
+
+    Typer (0.2x) raises its vendored copy of click's exceptions, which ``click`` does not know;
+    older typers raise click's.
+    """
+    import importlib
+
+    found: list[Any] = []
+    for name in ("typer._click.exceptions", "click.exceptions"):
+        try:
+            found.append(importlib.import_module(name))
+        except ImportError:
+            continue
+
+    def of(attr: str) -> tuple[type[BaseException], ...]:
+        return tuple(getattr(m, attr) for m in found if hasattr(m, attr))
+
+    return of("NoArgsIsHelpError"), of("UsageError"), of("Abort"), of("ClickException")
+
+
+def _usage_line(exc: Any) -> str:
+    """A click usage error as one line: what is wrong, and where help is."""
+    ctx = getattr(exc, "ctx", None)
+    where = ctx.command_path if ctx is not None else "ps3-eval"
+    message = " ".join(exc.format_message().split())
+    if message.startswith("Missing command"):
+        return _bare_line(exc)
+    return f"error: {message.rstrip('.')}; see '{where} --help'."
+
+
+def _bare_line(exc: Any) -> str:
+    """The one line ``ps3-eval`` (or a command group) prints when given no command."""
+    ctx = getattr(exc, "ctx", None)
+    where = ctx.command_path if ctx is not None else "ps3-eval"
+    group = getattr(ctx, "command", None)
+    names = sorted(getattr(group, "commands", {}) or {})
+    listed = f" ({', '.join(names)})" if names else ""
+    return f"usage: {where} COMMAND [ARGS]...{listed}; '{where} --help' describes them."
+
+
+def run_cli(argv: list[str] | None = None) -> int:
+    """Run the command line and return its exit code; every error is one line on stderr."""
+    no_args, usage, abort, click_error = _click_errors()
     try:
         # Without standalone mode click returns (not raises) the code of typer.Exit.
-        code = app(standalone_mode=False)
-        if isinstance(code, int) and code:
-            sys.exit(code)
+        code = app(args=argv, prog_name="ps3-eval", standalone_mode=False)
+        return code if isinstance(code, int) else 0
     except Ps3EvalError as exc:
         # Escaped: a message's own brackets (pip install 'ps3-eval[curate]', a path) are text.
         err.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False, soft_wrap=True)
-        sys.exit(exc.exit_code)
+        return exc.exit_code
     except typer.Exit as exc:
-        sys.exit(exc.exit_code)
-    except (typer.BadParameter, typer.Abort) as exc:
-        err.print(f"error: {exc}")
-        sys.exit(2)
-    except Exception as exc:
-        import click
+        return int(exc.exit_code)
+    except no_args as exc:
+        err.print(_bare_line(exc), highlight=False, soft_wrap=True, markup=False)
+        return 2
+    except usage as exc:
+        err.print(_usage_line(exc), highlight=False, soft_wrap=True, markup=False)
+        return 2
+    except (KeyboardInterrupt, *abort):  # type: ignore[misc]
+        err.print("Stopped by SIGTERM." if _terminated else "Interrupted.", highlight=False)
+        return EXIT_TERMINATED if _terminated else EXIT_INTERRUPTED
+    except click_error as exc:
+        message = " ".join(exc.format_message().split())  # type: ignore[attr-defined]
+        err.print(f"error: {message}", highlight=False, soft_wrap=True, markup=False)
+        return int(exc.exit_code)  # type: ignore[attr-defined]
+    except OSError as exc:
+        if exc.filename is None:
+            raise
+        # A folder or file the command cannot use (read-only, missing, full disk).
+        err.print(
+            f"error: cannot use {exc.filename}: {exc.strerror or exc}.",
+            highlight=False,
+            soft_wrap=True,
+            markup=False,
+        )
+        return 2
 
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
-        raise
+
+def main() -> None:
+    """Console-script entry point: one-line errors, exit 2 for bad input."""
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    signal.signal(signal.SIGTERM, _on_sigterm)
+    sys.exit(run_cli())
 
 
-__all__ = ["app", "main", "print_summary"]
+__all__ = ["app", "main", "print_summary", "run_cli"]
 
 
 if __name__ == "__main__":

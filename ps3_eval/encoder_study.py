@@ -110,7 +110,7 @@ def _fmt(v: Any) -> str:
 
 
 def _figures(rows: list[StudyRow], out: Path) -> list[Path]:
-    from ps3_eval.report.figures import Figure, Trace
+    from ps3_eval.report.drawing import Figure, Trace
 
     def latency(r: StudyRow) -> float | None:
         return r.encoder_s

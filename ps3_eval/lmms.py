@@ -11,7 +11,6 @@ ps3-eval must be installed in the lmms-eval environment, from its source checkou
 
 from __future__ import annotations
 
-import io
 from collections.abc import Sequence
 from typing import Any
 
@@ -34,11 +33,11 @@ class LmmsTask:
 
     def doc_to_visual(self, doc: dict[str, Any]) -> list[Any]:
         """The row's image as RGB."""
-        from PIL import Image
+        from ps3_eval.runner.images import decode_bytes
 
         image = doc["image"]
         if isinstance(image, dict):  # a dataset without the Image feature decoded
-            image = Image.open(io.BytesIO(image["bytes"]))
+            return [decode_bytes(image["bytes"])]  # the runner's reader: EXIF orientation too
         return [image.convert("RGB")]
 
     def doc_to_text(

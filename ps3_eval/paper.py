@@ -10,6 +10,7 @@ rows carry their recipe: the checkpoint and the test-time controls that reproduc
 from __future__ import annotations
 
 import functools
+import re
 from pathlib import Path
 from typing import Any
 
@@ -154,6 +155,9 @@ class PaperMatch(BaseModel):
     measured: float | None
     ci_low: float | None
     ci_high: float | None
+    same_model: bool = False
+    """Whether the run is of the model the paper row names; only then does the paper value's
+    place in the run's CI say something (otherwise the values are set side by side only)."""
 
     @property
     def delta(self) -> float | None:
@@ -162,10 +166,43 @@ class PaperMatch(BaseModel):
 
     @property
     def inside(self) -> bool | None:
-        """Whether the paper value lies inside the run's 95% CI."""
-        if self.ci_low is None or self.ci_high is None:
+        """Whether the paper value lies inside the run's 95% CI.
+
+        ``None`` without a CI, or when the run is of another model than the row's (there the
+        check would mean nothing).
+        """
+        if self.ci_low is None or self.ci_high is None or not self.same_model:
             return None
         return self.ci_low - 1e-9 <= self.paper <= self.ci_high + 1e-9
+
+
+def _norm(name: str) -> str:
+    return re.sub(r"[^a-z0-9]", "", name.lower()).removesuffix("instruct")
+
+
+PS3_BACKENDS = ("vila-hd", "ps3")
+"""Backends whose runs are the paper's PS3 rows (VILA-HD with PS3, or the PS3 encoder)."""
+
+
+def same_model(paper_model: str, backend: str, model_args: dict[str, Any]) -> bool:
+    """Whether a run of ``backend`` with ``model_args`` is the model a paper row names.
+
+    The paper's PS3 rows are VILA-HD with a PS3 encoder (``vila-hd`` and ``ps3`` runs), its
+    VILA-HD rows ``vila-hd`` runs; any other row matches a run whose ``model`` argument names it,
+    org and ``-Instruct`` aside (``Qwen/Qwen2-VL-7B-Instruct`` is ``Qwen2-VL-7B``). Anything else
+    is another model.
+    """
+    if paper_model.upper().startswith("PS3"):
+        return backend in PS3_BACKENDS
+    if paper_model.upper().startswith("VILA-HD"):
+        return backend == "vila-hd"
+    given = str(model_args.get("model") or "").rstrip("/").rsplit("/", 1)[-1]
+    return bool(given) and _norm(given) == _norm(paper_model)
+
+
+def table_tasks(table: PaperTable) -> list[str]:
+    """The tasks a table has results for, in column order."""
+    return list(dict.fromkeys(c.task for c in table.columns if c.task))
 
 
 def _same(setting: str, paper: Any, run: Any) -> bool:
@@ -237,6 +274,7 @@ def match_run(
     task: str,
     model_args: dict[str, Any],
     metrics: dict[str, tuple[float, float, float] | None],
+    backend: str = "",
 ) -> list[PaperMatch]:
     """The paper values of ``ref`` (``table13:PS3``) that a run of ``task`` measured.
 
@@ -250,6 +288,8 @@ def match_run(
         task: The run's task (card name).
         model_args: The run's model arguments.
         metrics: The run's values by metric name, as (mean, ci_low, ci_high) in the run's scale.
+        backend: The run's backend, which with ``model_args`` says whether the run is of the
+            row's model (:func:`same_model`).
     """
     table, model = parse_ref(ref) if isinstance(ref, str) else ref
     columns = [c for c in table.columns if c.task == task and c.metric in metrics]
@@ -281,6 +321,7 @@ def match_run(
                     measured=None if mean is None else mean * c.scale,
                     ci_low=None if lo is None else lo * c.scale,
                     ci_high=None if hi is None else hi * c.scale,
+                    same_model=same_model(row.model, backend, model_args),
                 )
             )
     return out

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import functools
 import itertools
-import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -19,7 +18,9 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from ps3_eval.errors import Ps3EvalError, UsageError
 
 if TYPE_CHECKING:
+    from ps3_eval.records import RunSpec
     from ps3_eval.runner import Progress
+    from ps3_eval.tasks import Task
 
 
 class SweepSpec(BaseModel):
@@ -121,11 +122,11 @@ def load_spec(path: str | Path) -> SweepSpec:
 def cells(spec: SweepSpec) -> list[Cell]:
     """Every cell, with its arguments validated against the backend (before anything runs)."""
     from ps3_eval.models import _resolve, validate_args
-    from ps3_eval.tasks import find_card
+    from ps3_eval.tasks import load_task
 
     cls = _resolve(spec.model)
     for task in spec.tasks:
-        find_card(task)
+        load_task(task, data=spec.data, args=spec.task_args).check_args()
     grid_keys = list(spec.grid)
     zipped = list(zip(*spec.zip.values(), strict=True)) if spec.zip else [()]
     out = []
@@ -173,40 +174,86 @@ def _default_label(fields: dict[str, Any], varied: dict[str, Any]) -> str:
     return f"{fields['task']} " + (" ".join(parts) if parts else fields["model"])
 
 
-def _recorded(root: Path) -> list[tuple[Path, dict[str, Any]]]:
+def _recorded(root: Path) -> list[tuple[Path, RunSpec]]:
     """Every run directory under ``root`` with its recorded spec, read once."""
+    from pydantic import ValidationError
+
+    from ps3_eval.runner.store import RunStore
+
     found = []
     for spec_file in sorted(root.glob("*/spec.json")) if root.is_dir() else []:
         try:
-            found.append((spec_file.parent, json.loads(spec_file.read_text())))
-        except (OSError, json.JSONDecodeError):
+            found.append((spec_file.parent, RunStore(spec_file.parent).read_spec()))
+        except (OSError, ValidationError):
             continue
     return found
 
 
-def _existing(
-    spec: SweepSpec, cell: Cell, recorded: list[tuple[Path, dict[str, Any]]]
-) -> Path | None:
-    """The run directory of a cell that ran before (matched on its recorded spec)."""
-    from ps3_eval.tasks import find_card
+class _Locator:
+    """Finds each cell's run folder by the run identity (:meth:`RunSpec.identity`).
 
-    card = find_card(cell.task).card
-    from ps3_eval.tasks.card import RESERVED_ARGS
+    The spec a cell's run would have is built as the runner builds it (card digest, prompt,
+    generation settings, backend fingerprint, data fingerprint), so a run of an edited card, a new
+    backend version or other settings is never taken for the cell's. Backends are described
+    without being constructed (no key, SDK or GPU needed), and each task is loaded once.
 
-    every = {k: v for k, v in spec.task_args.items() if k in RESERVED_ARGS}
-    task_args = {**card.source.args, **spec.task_args} if card.source.loader else every
-    for run_dir, rec in recorded:
-        if (
-            rec.get("task") == card.name
-            and rec.get("model") == spec.model
-            and rec.get("model_args") == cell.model_args
-            and (rec.get("task_args") or {}) == task_args
-            and rec.get("limit") == spec.limit
-            and rec.get("data") == spec.data
-            and rec.get("seed", 0) == spec.seed
-        ):
-            return run_dir
-    return None
+    With ``check_data=False`` (reports) the data is not loaded: each recorded run lends its data
+    fingerprint to the cell's spec and the identities must then be equal; of runs on several
+    versions of the data, the latest is the cell's.
+    """
+
+    def __init__(self, spec: SweepSpec, check_data: bool) -> None:
+        self.spec = spec
+        self.check_data = check_data
+        self.root = Path(spec.output_dir)
+        self._tasks: dict[str, Task] = {}
+        self._recorded: list[tuple[Path, RunSpec]] | None = None
+
+    def _task(self, name: str) -> Task:
+        from ps3_eval.tasks import load_task
+
+        if name not in self._tasks:
+            self._tasks[name] = load_task(name, data=self.spec.data, args=self.spec.task_args)
+        task = self._tasks[name]
+        task.prompt_override = None  # each backend may bring its own prompt
+        return task
+
+    def find(self, cell: Cell) -> Path | None:
+        from ps3_eval.models import describe_model
+        from ps3_eval.runner import run_dir_for, run_spec
+
+        s = self.spec
+        task = self._task(cell.task)
+        backend = describe_model(s.model, cell.model_args)
+
+        def spec_of(with_data: bool) -> RunSpec:
+            return run_spec(
+                task,
+                backend,
+                data=s.data,
+                limit=s.limit,
+                seed=s.seed,
+                max_tokens=s.max_tokens,
+                with_data=with_data,
+            )
+
+        if not self.check_data:
+            return self._without_data(spec_of(False))
+        run_dir = run_dir_for(self.root, spec_of(True))
+        return run_dir if (run_dir / "spec.json").is_file() else None
+
+    def _without_data(self, want: RunSpec) -> Path | None:
+        from ps3_eval.runner import run_dir_for
+
+        if self._recorded is None:
+            self._recorded = _recorded(self.root)
+        found = []
+        for run_dir, rec in self._recorded:
+            lent = want.model_copy(update={"data_fingerprint": rec.data_fingerprint})
+            if run_dir_for(self.root, lent).name == run_dir.name:
+                found.append((rec.created_at, run_dir))
+        # Runs of the cell on several versions of the data: the latest is the sweep's.
+        return max(found)[1] if found else None
 
 
 def _state(run_dir: Path | None, cell: Cell) -> Cell:
@@ -225,10 +272,23 @@ def _state(run_dir: Path | None, cell: Cell) -> Cell:
     return cell
 
 
+def locate(spec: SweepSpec, *, check_data: bool = True) -> list[Cell]:
+    """Every cell with its run folder (found by the run identity) and state; nothing runs.
+
+    Loads each task's data, so task arguments and data are checked as a run would check them.
+    ``check_data=False`` (reports: quick, and on machines without the data) matches a cell's
+    runs on everything but the data, the latest of them where the data changed.
+    """
+    todo = cells(spec)
+    locator = _Locator(spec, check_data)
+    return [_state(locator.find(c), c) for c in todo]
+
+
 def run_sweep(
     spec: SweepSpec | str | Path,
     *,
     dry_run: bool = False,
+    wait: bool = False,
     on_cell: Callable[[Cell], None] | None = None,
     on_start: Callable[[Cell, Progress, Path], None] | None = None,
     on_progress: Callable[[Cell, Progress], None] | None = None,
@@ -236,17 +296,17 @@ def run_sweep(
     """Run (or, with ``dry_run``, list) every cell of a sweep: the twin of ``ps3-eval sweep``.
 
     ``on_start`` and ``on_progress`` are each cell's run hooks (see ``evaluate``), given the cell
-    first; ``on_cell`` is called as each cell ends.
+    first; ``on_cell`` is called as each cell ends. ``dry_run`` is :func:`locate`; ``wait``
+    waits for a cell another process is running (see ``evaluate``).
 
     Returns:
         The cells with their status, run directory and first metric.
     """
     if not isinstance(spec, SweepSpec):
         spec = load_spec(spec)
-    todo = cells(spec)
     if dry_run:
-        recorded = _recorded(Path(spec.output_dir))
-        return [_state(_existing(spec, c, recorded), c) for c in todo]
+        return locate(spec)
+    todo = cells(spec)
     from ps3_eval.runner import evaluate
 
     done = []
@@ -263,6 +323,7 @@ def run_sweep(
                 concurrency=spec.concurrency,
                 output_dir=spec.output_dir,
                 max_tokens=spec.max_tokens,
+                wait=wait,
                 on_start=functools.partial(on_start, cell) if on_start else None,
                 on_progress=functools.partial(on_progress, cell) if on_progress else None,
             )

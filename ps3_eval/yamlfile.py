@@ -29,10 +29,22 @@ def read_mapping(path: Path, what: str) -> tuple[bytes, dict[str, Any]]:
     try:
         data = yaml.safe_load(raw)
     except yaml.YAMLError as exc:
-        raise UsageError(f"{what} {path} is not valid YAML: {str(exc).splitlines()[0]}.") from None
+        raise UsageError(f"{what} {path} is not valid YAML: {_yaml_problem(exc)}.") from None
     if not isinstance(data, dict):
         raise UsageError(f"{what} {path} must be a YAML mapping.")
     return raw, data
+
+
+def _yaml_problem(exc: yaml.YAMLError) -> str:
+    """What is wrong and where: ``line 3, column 7: mapping values are not allowed here``."""
+    mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+    problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+    context = getattr(exc, "context", None)
+    if context and getattr(exc, "problem", None):
+        problem = f"{problem} ({context})"
+    if mark is None:
+        return str(problem)
+    return f"line {mark.line + 1}, column {mark.column + 1}: {problem}"
 
 
 def validate(model: type[M], data: dict[str, Any], path: Path, what: str) -> M:

@@ -469,3 +469,28 @@ def test_key_echoed_in_a_successful_answer_is_scrubbed(
     for path in [*_files(tmp_path / "runs"), tmp_path / "cache.sqlite"]:
         data = path.read_bytes()
         assert key.encode() not in data and b"SECRETKEY" not in data, path
+
+
+def test_a_run_whose_every_call_fails_exits_non_zero_from_the_cli(
+    api: FakeApi, tmp_path: Path
+) -> None:
+    from tests.conftest import write_mc_dataset
+    from tests.test_cli import cli
+
+    card = write_mc_dataset(tmp_path / "d", n=3, size=(32, 32))
+    api.faults = ["500"] * 50  # an outage: every attempt of every call fails
+    out = tmp_path / "runs"
+    spec = f"openai:model=gpt-4o,base_url={api.url}/v1,max_retries=1,timeout=5"
+    res = cli("run", "-t", str(card), "-m", spec, "--output-dir", str(out), check=False)
+    assert res.returncode == 3, res.stderr
+    run_dir = next(out.iterdir())
+    assert (
+        f"3 of 3 samples ended in an error (not scored); a re-run retries them: "
+        f"ps3-eval run --resume {run_dir}" in res.stdout
+    )
+    assert len(api.seen) == 6  # each call tried twice, none scored
+    assert load_run(run_dir).summary.n_errors == 3  # type: ignore[union-attr]
+    # the outage is over: the same command retries the three and exits 0
+    api.faults = []
+    again = cli("run", "-t", str(card), "-m", spec, "--output-dir", str(out), "--json")
+    assert json.loads(again.stdout)["n"] == 3 and len(api.seen) == 9

@@ -32,6 +32,8 @@ def rows(tmp_path_factory: pytest.TempPathFactory) -> list:  # type: ignore[type
         s = evaluate(str(card), "scripted", model_args={"accuracy": acc}, output_dir=out / "r")
         labelled.append(Labelled(out / "r" / s.run_id, f"run {i}"))
     got, _ = report_rows(labelled)
+    for r in got:  # one configuration: the tests give each run the settings they read
+        r.spec.model_args.pop("accuracy")
     return got
 
 
@@ -44,8 +46,14 @@ def test_selection_series_split_training_from_test(rows: list) -> None:  # type:
     assert fig is not None
     series = {t.name: (t.x, t.y) for t in fig.traces}
     assert series == {
-        "same selection in training and at test": ([0.2, 0.4], [rows[0].value, rows[1].value]),
-        "trained at 0.2, selection varied at test": ([0.4, 1.0], [rows[2].value, rows[3].value]),
+        "scripted: same selection in training and at test": (
+            [0.2, 0.4],
+            [rows[0].value, rows[1].value],
+        ),
+        "scripted: trained at 0.2, selection varied at test": (
+            [0.4, 1.0],
+            [rows[2].value, rows[3].value],
+        ),
     }
     assert build_figure("resolution", rows) is None  # no run states a resolution
 
@@ -84,13 +92,19 @@ def test_runs_matched_to_paper_rows() -> None:
     t13 = load_table("table13")
     value = {"accuracy": (0.5, 0.45, 0.55)}
     # test-time selection 0.18 at 3780, training not stated: the row trained at 0.18 too
-    (m,) = match_run("table13:PS3", "4kpro", {"resolution": 3780, "select": 0.18}, value)
+    (m,) = match_run(
+        "table13:PS3", "4kpro", {"resolution": 3780, "select": 0.18}, value, backend="vila-hd"
+    )
     assert m.paper == t13.value("PS3", "acc", res=3780, select=0.18) == 51.6
     assert m.measured == pytest.approx(50.0) and m.delta == pytest.approx(-1.6)
     assert (m.ci_low, m.ci_high) == pytest.approx((45.0, 55.0)) and m.inside
     # trained at 0.18, tested at 0.35: only that row
     (m,) = match_run(
-        "table13:PS3", "4kpro", {"resolution": 3780, "select": 0.35, "select_train": 0.18}, value
+        "table13:PS3",
+        "4kpro",
+        {"resolution": 3780, "select": 0.35, "select_train": 0.18},
+        value,
+        backend="vila-hd",
     )
     assert m.paper == 59.8 and m.inside is False
     # no selection means every patch: PS3 rows at 1.0, one per resolution when it is given
@@ -99,8 +113,8 @@ def test_runs_matched_to_paper_rows() -> None:
         1512,
     ]
     # an API model without selection matches GPT-4o in table2; another task matches nothing
-    (m,) = match_run("table2:GPT-4o", "4kpro", {"model": "gpt-4o"}, value)
-    assert m.paper == 59.7
+    (m,) = match_run("table2:GPT-4o", "4kpro", {"model": "gpt-4o"}, value, backend="openai")
+    assert m.paper == 59.7 and m.same_model
     assert match_run("table13:PS3", "probe4k", {}, value) == []
     # a third is printed as 0.33
     (m,) = match_run("table1:VILA-HD-1.5K-8B", "chartqa", {"select": 1 / 3},

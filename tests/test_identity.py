@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-import ps3_eval.runner as runner_mod
+import ps3_eval.runner.session as runner_mod
 from ps3_eval import evaluate, load_run
 from ps3_eval.errors import UsageError
 from ps3_eval.models import _BUILTIN, Backend, build_model, register_model

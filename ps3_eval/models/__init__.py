@@ -9,6 +9,7 @@ from __future__ import annotations
 import difflib
 import importlib
 import types
+import typing
 from dataclasses import dataclass
 from importlib import metadata
 from typing import Any, Literal, Union, get_args, get_origin
@@ -24,6 +25,7 @@ __all__ = [
     "ModelArgs",
     "ModelEntry",
     "build_model",
+    "describe_model",
     "list_models",
     "parse_assignments",
     "parse_model_spec",
@@ -107,17 +109,32 @@ def _resolve(name: str) -> type[Backend]:
     return cls
 
 
-def _arg_infos(args_cls: type[ModelArgs]) -> list[ArgInfo]:
+def type_text(ann: Any) -> str:
+    """A type as a user reads it: ``'provider' | 'none'`` for a Literal, ``int | None``."""
+    origin = typing.get_origin(ann)
+    if origin is typing.Literal:
+        return " | ".join(repr(v) for v in typing.get_args(ann))
+    if origin is typing.Union or origin is types.UnionType:
+        return " | ".join(type_text(a) for a in typing.get_args(ann))
+    if ann is type(None):
+        return "None"
+    return str(getattr(ann, "__name__", None) or str(ann).replace("typing.", ""))
+
+
+def _arg_infos(cls: type[Backend]) -> list[ArgInfo]:
+    own: dict[str, str] = {}
+    if cls.__module__.startswith("ps3_eval.models.api."):
+        from ps3_eval.models.api import ARG_HELP
+
+        own = ARG_HELP.get(cls.name, {})
     infos = []
-    for key, field in args_cls.model_fields.items():
-        ann = field.annotation
-        type_name = getattr(ann, "__name__", None) or str(ann).replace("typing.", "")
+    for key, field in cls.Args.model_fields.items():
         infos.append(
             ArgInfo(
                 key,
-                type_name,
+                type_text(field.annotation),
                 None if field.is_required() else field.default,
-                field.description or "",
+                own.get(key) or field.description or "",
                 field.is_required(),
             )
         )
@@ -134,7 +151,7 @@ def list_models() -> list[ModelEntry]:
         except UsageError as exc:
             entries.append(ModelEntry(name, "unavailable", str(exc), [], label))
             continue
-        entries.append(ModelEntry(name, cls.kind, cls.description, _arg_infos(cls.Args), label))
+        entries.append(ModelEntry(name, cls.kind, cls.description, _arg_infos(cls), label))
     return entries
 
 
@@ -230,8 +247,10 @@ def validate_args(name: str, cls: type[Backend], args: dict[str, Any]) -> ModelA
         err = exc.errors()[0]
         loc = ".".join(str(p) for p in err["loc"]) or "arguments"
         if err["type"] == "extra_forbidden":
+            close = difflib.get_close_matches(loc, list(cls.Args.model_fields), n=1)
+            hint = f" (did you mean {close[0]}?)" if close else ""
             raise UsageError(
-                f"unknown argument '{loc}' for model '{name}'. Valid arguments: {valid}."
+                f"unknown argument '{loc}' for model '{name}'{hint}. Valid arguments: {valid}."
             ) from None
         raise UsageError(f"model '{name}' argument '{loc}': {err['msg']}.") from None
 
@@ -240,3 +259,16 @@ def build_model(name: str, args: dict[str, Any] | None = None) -> Backend:
     """Instantiate a backend by name with validated arguments."""
     cls = _resolve(name)
     return cls(validate_args(name, cls, dict(args or {})))
+
+
+def describe_model(name: str, args: dict[str, Any] | None = None) -> Backend:
+    """A backend with validated arguments that is never called: its name, fingerprint, arguments.
+
+    Skips the backend's own ``__init__`` (which may need an API key, an SDK or a GPU), so a
+    machine without them can still tell which run folder a model's run has.
+    """
+    cls = _resolve(name)
+    validated = validate_args(name, cls, dict(args or {}))
+    backend = cls.__new__(cls)
+    Backend.__init__(backend, validated)
+    return backend

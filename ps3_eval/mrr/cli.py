@@ -220,7 +220,7 @@ def auto_cmd(
     from ps3_eval.progress import progress_view
 
     view = progress_view(err, quiet or as_json)
-    with _rerun_resumes(view):
+    with _rerun_resumes(view, "the same command again"):
         result = auto_mrr(
             target,
             model,

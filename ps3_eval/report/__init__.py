@@ -41,6 +41,8 @@ class Report:
     paper: list[tuple[str, PaperMatch]] = field(default_factory=list)
     missing: list[str] = field(default_factory=list)
     """Sweep cells that have no run directory yet."""
+    paper_notes: list[str] = field(default_factory=list)
+    """Requested paper tables that are about other tasks than the runs', said as such."""
 
 
 @dataclass
@@ -61,12 +63,12 @@ def choose_runs(
     series: str | None = None,
 ) -> _Chosen:
     """The labelled runs of a sweep spec (its labels and series) or of run directories."""
-    from ps3_eval.sweep import SweepSpec, load_spec, run_sweep
+    from ps3_eval.sweep import SweepSpec, load_spec, locate
 
     is_path = isinstance(source, str | Path)
     if isinstance(source, SweepSpec) or (is_path and str(source).endswith((".yaml", ".yml"))):
         spec = source if isinstance(source, SweepSpec) else load_spec(Path(str(source)))
-        cells = run_sweep(spec, dry_run=True)
+        cells = locate(spec, check_data=False)  # a report needs the runs, not the data
         chosen = [
             c
             for c in cells
@@ -108,8 +110,43 @@ def _paper(
     for r in rows:
         values = {k: (v.mean, v.ci_low, v.ci_high) for k, v in r.metrics.items()}
         for table in tables:
-            out += [(r.label, m) for m in match_run(table, r.spec.task, r.args, dict(values))]
+            matched = match_run(table, r.spec.task, r.args, dict(values), backend=r.spec.model)
+            out += [(r.label, m) for m in matched]
     return out
+
+
+def _paper_notes(rows: list[RunRow], tables: Sequence[tuple[PaperTable, str | None]]) -> list[str]:
+    """A line for each requested table that is about none of the runs' tasks."""
+    from ps3_eval.paper import table_tasks
+
+    ran = sorted({r.spec.task for r in rows})
+    notes = []
+    for table, _ in tables:
+        about = table_tasks(table)
+        if not set(about) & set(ran):
+            notes.append(
+                f"paper {table.name} is about {', '.join(about)}, not {', '.join(ran)}: it has "
+                f"no value to set beside these runs."
+            )
+    return notes
+
+
+def _check_metric(rows: list[RunRow], metric: str | None) -> None:
+    """Refuse a metric that none of the runs has, naming the ones they have."""
+    if metric is None or any(metric in r.metrics for r in rows):
+        return
+    have = sorted({m for r in rows for m in r.metrics})
+    raise UsageError(
+        f"metric '{metric}' is not a metric of the chosen runs; they have "
+        f"{', '.join(have) or 'no metric yet (no summary)'}."
+    )
+
+
+def _unwritable(where: Path, exc: OSError, option: str) -> UsageError:
+    return UsageError(
+        f"cannot write to {exc.filename or where} ({exc.strerror or exc}); choose a writable "
+        f"{option}."
+    )
 
 
 def build_report(
@@ -146,11 +183,15 @@ def build_report(
         static: Also write PNG figures for the Markdown report.
         extra_findings: Statements put before the computed findings.
     """
+    if gallery < 0:
+        raise UsageError(f"gallery must be 0 (none) or a number of samples, got {gallery}.")
     chosen = choose_runs(source, task=task, model=model, where=where, series=series)
     refs = list(paper) if paper is not None else chosen.paper
     tables = [parse_ref(ref) for ref in refs]  # read once; a bad one fails before any run is
     rows, kept = report_rows(chosen.runs, metric, gallery)
+    _check_metric(rows, metric)
     matches = _paper(rows, tables)
+    notes = _paper_notes(rows, tables)
     facts = list(extra_findings) + findings(rows)
     if chosen.missing:
         n = len(chosen.missing)
@@ -161,38 +202,42 @@ def build_report(
         )
     figures = build_figures(rows)
     folder = Path(out)
-    folder.mkdir(parents=True, exist_ok=True)
     name, text = title or chosen.title, chosen.intro if intro is None else intro
-    page = folder / "report.html"
-    page.write_text(
-        render_html(
-            name,
-            rows,
-            facts,
-            text,
-            figures=figures,
-            paper=matches if refs else None,
-            gallery=kept,
-        ),
-        encoding="utf-8",
-    )
-    images = [f.write(folder / "figures" / f"{f.key}.png") for f in figures] if static else []
-    md = folder / "report.md"
-    md.write_text(
-        render_markdown(
-            name,
-            rows,
-            facts,
-            text,
-            figures=[
-                (f.title, p.relative_to(folder).as_posix())
-                for f, p in zip(figures, images, strict=False)
-            ],
-            paper=matches if refs else None,
-        ),
-        encoding="utf-8",
-    )
-    return Report(page, md, rows, facts, figures, images, matches, chosen.missing)
+    page, md = folder / "report.html", folder / "report.md"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        page.write_text(
+            render_html(
+                name,
+                rows,
+                facts,
+                text,
+                figures=figures,
+                paper=matches if refs else None,
+                gallery=kept,
+                paper_notes=notes,
+            ),
+            encoding="utf-8",
+        )
+        images = [f.write(folder / "figures" / f"{f.key}.png") for f in figures] if static else []
+        md.write_text(
+            render_markdown(
+                name,
+                rows,
+                facts,
+                text,
+                figures=[
+                    (f.title, p.relative_to(folder).as_posix())
+                    for f, p in zip(figures, images, strict=False)
+                ],
+                paper=matches if refs else None,
+                paper_notes=notes,
+            ),
+            encoding="utf-8",
+        )
+    except OSError as exc:
+        raise _unwritable(folder, exc, "--out folder") from None
+    return Report(page, md, rows, facts, figures, images, matches, chosen.missing, notes)
 
 
 def plot(
@@ -214,13 +259,18 @@ def plot(
         raise UsageError(f"unknown figure '{kind}'; the figures are {', '.join(KINDS)}.")
     chosen = choose_runs(source, task=task, model=model, where=where, series=series)
     rows, _ = report_rows(chosen.runs, metric)
+    _check_metric(rows, metric)
     fig = build_figure(kind, rows)
     if fig is None:
         raise UsageError(
             f"the {len(rows)} chosen runs have nothing to draw as '{kind}' (it needs at least two "
             "runs that differ in what it plots, with scores); check the filters."
         )
-    return fig.write(out or f"{kind}.html")
+    target = Path(out or f"{kind}.html")
+    try:
+        return fig.write(target)
+    except OSError as exc:
+        raise _unwritable(target, exc, "--out file") from None
 
 
 __all__ = [

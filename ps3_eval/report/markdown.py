@@ -32,6 +32,7 @@ def render_markdown(
     intro: str = "",
     figures: list[tuple[str, str]] | None = None,
     paper: list[tuple[str, PaperMatch]] | None = None,
+    paper_notes: list[str] | None = None,
 ) -> str:
     """The report as Markdown; ``figures`` are (title, relative image path) pairs."""
     parts = [f"# {_cell(title)}"]
@@ -52,9 +53,11 @@ def render_markdown(
             if paper
             else "No run matches a row of the requested paper tables."
         )
+        notes = "".join(f"> {_cell(n)}\n\n" for n in paper_notes or [])
         parts.append(
-            "## Beside the paper\n\n" + body + "\n\nOn the paper's scale; delta is measured "
-            "minus paper."
+            "## Beside the paper\n\n" + notes + body + "\n\nOn the paper's scale; delta is "
+            "measured minus paper; whether the paper value lies inside the run's 95% CI is said "
+            "only for a run of the row's own model."
         )
     if any(r.by_mrr for r in rows):
         parts.append("## Per designed MRR bucket\n\n" + _table(*breakdown_table(rows, "by_mrr")))

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
-import hashlib
+import base64
 import html
+import io
 import math
+import os
 import string
-from pathlib import Path
 
+from PIL import Image
+
+from ps3_eval.errors import DataError
 from ps3_eval.paper import PaperMatch
-from ps3_eval.records import MetricValue, SampleResult
-from ps3_eval.report.figures import Figure
+from ps3_eval.records import ImageSource, MetricValue, SampleResult
+from ps3_eval.report.drawing import Figure
 from ps3_eval.report.rows import RunRow
 
 
@@ -50,58 +54,64 @@ figure{margin:1rem 0}
 """
 
 
-def _crop_data_uri(data: bytes, box: list[float], max_width: int = 360) -> str:
-    """A PNG data URI of the region around ``box`` of an encoded image, at its full resolution."""
-    import base64
-    import io
+THUMBNAIL_PX = 240
+"""Longest side of the thumbnail of a sample without a box."""
 
-    from PIL import Image
 
-    with Image.open(io.BytesIO(data)) as im:
-        x0, y0, x1, y1 = box
-        margin = max(3 * (y1 - y0), 60)
-        crop = im.convert("RGB").crop(
-            (
-                max(0, int(x0 - margin)),
-                max(0, int(y0 - margin)),
-                min(im.width, int(x1 + margin)),
-                min(im.height, int(y1 + margin)),
-            )
+def _data_uri(image: Image.Image) -> str:
+    buf = io.BytesIO()
+    image.save(buf, format="PNG", optimize=True)
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
+
+
+def _crop(image: Image.Image, box: list[float], max_width: int = 360) -> Image.Image:
+    """The region around ``box`` (upright coordinates) at the image's full resolution."""
+    x0, y0, x1, y1 = box
+    margin = max(3 * (y1 - y0), 60)
+    crop = image.crop(
+        (
+            max(0, int(x0 - margin)),
+            max(0, int(y0 - margin)),
+            min(image.width, int(x1 + margin)),
+            min(image.height, int(y1 + margin)),
         )
+    )
     if crop.width > max_width:
         crop = crop.resize((max_width, max(1, round(crop.height * max_width / crop.width))))
     elif crop.width < max_width // 2:  # tiny details: enlarge without smoothing so pixels show
         crop = crop.resize((crop.width * 2, crop.height * 2), Image.Resampling.NEAREST)
-    buf = io.BytesIO()
-    crop.save(buf, format="PNG", optimize=True)
-    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
+    return crop
 
 
 def _note(text: str) -> str:
     return f"<span class='none'>{html.escape(text)}</span>"
 
 
-def _detail(result: SampleResult) -> str:
-    """The cropped detail, or a note saying why there is none (results carry images by path)."""
-    from PIL import Image
+def _picture(result: SampleResult) -> str:
+    """The detail cropped around the box, or the whole image as a thumbnail without one.
 
-    image = result.images[0] if result.images else None
-    if image is None or not image.path:
+    Read through the runner's image reader (EXIF orientation applied, as the model saw it; the
+    box is in those upright coordinates), and only when the file is still the one the run read.
+    """
+    from ps3_eval.runner.images import decode
+
+    ref = result.images[0] if result.images else None
+    if ref is None:
+        return _note("no image")
+    if not ref.path:
         return _note("image not on disk (it came as bytes from the dataset)")
-    if result.bbox is None:
-        return _note("no box to crop")
     try:
-        data = Path(image.path).read_bytes()
-    except OSError:
-        return _note(f"image {image.path} is no longer readable")
-    # The runner's content hash (ps3_eval.runner.images.decode): a file replaced since the run
-    # would show a detail the model never saw.
-    if image.digest and hashlib.blake2b(data, digest_size=16).hexdigest() != image.digest:
-        return _note(f"image {image.path} has changed since the run")
-    try:
-        return f"<img src='{_crop_data_uri(data, result.bbox)}'>"
-    except (OSError, ValueError, Image.DecompressionBombError) as exc:
-        return _note(f"image {image.path} could not be cropped: {exc}")
+        image, digest = decode(ImageSource(path=ref.path))
+    except DataError as exc:
+        if not os.path.isfile(ref.path):
+            return _note(f"image {ref.path} is no longer readable")
+        return _note(f"image {ref.path} could not be read: {exc}")
+    if ref.digest and digest != ref.digest:  # a detail the model never saw
+        return _note(f"image {ref.path} has changed since the run")
+    if result.bbox is not None:
+        return f"<img src='{_data_uri(_crop(image, result.bbox))}' alt='detail'>"
+    image.thumbnail((THUMBNAIL_PX, THUMBNAIL_PX))
+    return f"<img src='{_data_uri(image)}' alt='image'>"
 
 
 def _answer_cell(result: SampleResult | None, metric: str) -> str:
@@ -141,6 +151,12 @@ def _seen_note(result: SampleResult) -> str:
     return f"<div class='seen'>{html.escape(text)}</div>" if text else ""
 
 
+def _where(s: SampleResult) -> str:
+    """The sample's category and MRR bucket, where it has them."""
+    parts = [s.category or "", f"MRR {s.mrr}" if s.mrr else ""]
+    return ", ".join(p for p in parts if p)
+
+
 def _gallery(rows: list[RunRow], kept: dict[str, dict[str, SampleResult]]) -> str:
     """Per-sample table: the detail as the image has it, and what each run answered.
 
@@ -149,11 +165,12 @@ def _gallery(rows: list[RunRow], kept: dict[str, dict[str, SampleResult]]) -> st
     items: dict[str, SampleResult] = {}
     for r in rows:
         for sid, res in kept.get(str(r.dir), {}).items():
-            if res.question is not None and res.bbox is not None:
-                items.setdefault(sid, res)
+            items.setdefault(sid, res)
+    boxes = any(s.bbox is not None for s in items.values())
+    picture = "detail (full-resolution crop)" if boxes else "image"
     head = "".join(
         f"<th>{html.escape(h)}</th>"
-        for h in ["detail (full-resolution crop)", "question", "answer", *[r.label for r in rows]]
+        for h in [picture, "question", "answer", *[r.label for r in rows]]
     )
     body = []
     for sid in sorted(items):
@@ -167,10 +184,10 @@ def _gallery(rows: list[RunRow], kept: dict[str, dict[str, SampleResult]]) -> st
             for r in rows
         )
         body.append(
-            f"<tr><td>{_detail(s)}</td>"
+            f"<tr><td>{_picture(s)}</td>"
             f"<td class='q'>{html.escape(s.question or '')}<br><small>{options}</small>"
-            f"<br><small>{html.escape(s.category or '')}, MRR {html.escape(s.mrr or '?')}"
-            f"</small></td><td>{html.escape(', '.join(s.targets))}</td>{cells}</tr>"
+            f"<br><small>{html.escape(_where(s))}</small></td>"
+            f"<td>{html.escape(', '.join(s.targets))}</td>{cells}</tr>"
         )
     if not body:
         return ""
@@ -220,7 +237,13 @@ def paper_table(matches: list[tuple[str, PaperMatch]]) -> tuple[list[str], list[
     ]  # fmt: skip
     cells = []
     for label, m in matches:
-        inside = "-" if m.inside is None else ("yes" if m.inside else "no")
+        inside = (
+            "- (another model)"
+            if not m.same_model
+            else "-"
+            if m.inside is None
+            else ("yes" if m.inside else "no")
+        )
         cells.append(
             [
                 label,
@@ -256,6 +279,7 @@ def render_html(
     figures: list[Figure] | None = None,
     paper: list[tuple[str, PaperMatch]] | None = None,
     gallery: dict[str, dict[str, SampleResult]] | None = None,
+    paper_notes: list[str] | None = None,
 ) -> str:
     """The report page: findings, tables, interactive figures (plotly.js inlined) and a gallery.
 
@@ -280,8 +304,10 @@ def render_html(
     )
     sections = [f"<h2>Scores, tokens, latency</h2>{main}"]
     if paper is not None:
+        notes = "".join(f"<p class='warn'>{html.escape(n)}</p>" for n in paper_notes or [])
         sections.append(
             "<h2>Beside the paper</h2>"
+            + notes
             + (
                 _table(*paper_table(paper))
                 if paper
@@ -289,7 +315,9 @@ def render_html(
                 "task, metric and settings).</p>"
             )
             + "<p class='note'>Paper values and measured ones on the paper's scale (percent, or "
-            "OCRBench's score out of 1000); delta is measured minus paper.</p>"
+            "OCRBench's score out of 1000); delta is measured minus paper. Whether the paper "
+            "value lies inside the run's 95% CI is said only for a run of the row's own model."
+            "</p>"
         )
     if any(r.by_mrr for r in rows):
         sections.append(

@@ -6,7 +6,7 @@ to one :class:`RunRow` and dropped, except the few samples the gallery shows.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -127,7 +127,7 @@ def report_rows(
         runs: The runs, labelled.
         metric: The metric to report; by default each run's first (its card's primary) metric.
         gallery: How many samples the gallery shows: the first ids (sorted) of the first run
-            that has samples with a question and a box to crop.
+            that has samples, those with a box to crop when some have one.
 
     Returns:
         The rows, and per run directory the gallery's records by sample id.
@@ -139,7 +139,8 @@ def report_rows(
         row, results = _row(item, metric, chosen if gallery else set())
         rows.append(row)
         if gallery and chosen is None:
-            ids = sorted(r.sample_id for r in results if r.question is not None and r.bbox)
+            boxed = [r for r in results if r.bbox]
+            ids = sorted(r.sample_id for r in boxed or results)
             if ids:
                 chosen = set(ids[:gallery])
         if gallery:
@@ -149,10 +150,23 @@ def report_rows(
     return rows, kept
 
 
+def varying(args: Sequence[Mapping[str, Any]]) -> list[str]:
+    """Keys whose values differ between the mappings, in first-seen order.
+
+    A missing key counts as None, as does NaN (a data frame's empty cell).
+    """
+    keys = list(dict.fromkeys(k for a in args for k in a))
+
+    def value(a: Mapping[str, Any], k: str) -> str:
+        v = a.get(k)
+        return repr(None if isinstance(v, float) and v != v else v)
+
+    return [k for k in keys if len({value(a, k) for a in args}) > 1]
+
+
 def _differing(specs: Sequence[RunSpec]) -> list[str]:
     """Model arguments whose values differ between runs, in first-seen order."""
-    keys = list(dict.fromkeys(k for s in specs for k in s.model_args))
-    return [k for k in keys if len({repr(s.model_args.get(k)) for s in specs}) > 1]
+    return varying([s.model_args for s in specs])
 
 
 def _order(v: Any) -> tuple[int, float, str]:
@@ -164,7 +178,8 @@ def _order(v: Any) -> tuple[int, float, str]:
     return (2, 0.0, str(v))
 
 
-def _value(v: Any) -> str:
+def arg_text(v: Any) -> str:
+    """An argument's value as labels and ``--where`` write it: ``0.1``, ``756``, ``-`` for unset."""
     return "-" if v is None else (f"{v:g}" if isinstance(v, float) else str(v))
 
 
@@ -182,7 +197,7 @@ def default_labels(runs: Sequence[tuple[Path, RunSpec]]) -> list[str]:
     for s in specs:
         parts = ([s.task] if tasks else []) + ([s.model] if models else [])
         parts += [
-            f"{k}={_value(s.model_args[k])}" for k in varying if s.model_args.get(k) is not None
+            f"{k}={arg_text(s.model_args[k])}" for k in varying if s.model_args.get(k) is not None
         ]
         labels.append(" ".join(parts) or s.model)
     # Runs that differ only in what is not a model argument (data, seed, limit) keep apart by id.
@@ -199,7 +214,7 @@ def matches(args: dict[str, Any], where: dict[str, str]) -> bool:
     """Whether every model argument named in ``where`` prints as the value it gives."""
     for key, want in where.items():
         got = args.get(key)
-        if _value(got) != want and str(got) != want:
+        if arg_text(got) != want and str(got) != want:
             return False
     return True
 
@@ -247,7 +262,7 @@ def find_runs(
         raise UsageError(f"--series {series} is not a model argument of any chosen run.")
     labels = default_labels(specs)
     return [
-        Labelled(d, label, None if series is None else _value(s.model_args.get(series)))
+        Labelled(d, label, None if series is None else arg_text(s.model_args.get(series)))
         for (d, s), label in zip(specs, labels, strict=True)
     ]
 

@@ -7,7 +7,16 @@ import sqlite3
 import time
 from pathlib import Path
 
+from ps3_eval.errors import UsageError
 from ps3_eval.records import ModelOutput, Request
+
+
+def _unusable(path: Path, exc: Exception) -> UsageError:
+    reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+    return UsageError(
+        f"cannot use the cache file {path} ({reason}); pass --cache-file with a file you can "
+        f"write, or set PS3_EVAL_CACHE to a writable folder."
+    )
 
 
 class ResponseCache:
@@ -19,15 +28,32 @@ class ResponseCache:
     """
 
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
-        self._db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.execute(
-            "CREATE TABLE IF NOT EXISTS responses ("
-            " key TEXT PRIMARY KEY, model TEXT NOT NULL, output TEXT NOT NULL, created REAL)"
-        )
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
+        except (OSError, sqlite3.Error) as exc:
+            raise _unusable(path, exc) from None
+        try:
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.execute(
+                "CREATE TABLE IF NOT EXISTS responses ("
+                " key TEXT PRIMARY KEY, model TEXT NOT NULL, output TEXT NOT NULL, created REAL)"
+            )
+            # A read-only file opens and reads; write once (rolled back) so it fails here,
+            # before the first answer, not at the first store.
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                self._db.execute(
+                    "INSERT OR REPLACE INTO responses (key, model, output, created) "
+                    "VALUES ('', '', '', 0)"
+                )
+            finally:
+                self._db.execute("ROLLBACK")
+        except sqlite3.Error as exc:
+            self._db.close()
+            raise _unusable(path, exc) from None
 
     @staticmethod
     def key(fingerprint: str, request: Request) -> str:

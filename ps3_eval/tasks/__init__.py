@@ -126,6 +126,7 @@ class Task:
             loader = None
             if self.card.source.loader and not self.data:
                 loader = load_hook(self.card.source.loader, base, "loader")
+                self.check_args(loader)
             elif self.loader_args and not self.card.source.loader:
                 raise UsageError(
                     f"task '{self.name}' takes no arguments but {', '.join(RESERVED_ARGS)} (it "
@@ -147,6 +148,39 @@ class Task:
                 f"task '{self.name}': {where} is null, so no sample has an answer for the scorer "
                 f"'{self.card.scorer}' to score against; map it to the data's answer column."
             )
+
+    def check_args(self, loader: Any = None) -> None:
+        """Refuse task arguments the card's loader does not take, naming the ones it does.
+
+        Checked against the loader's signature, before any data is loaded or generated.
+        """
+        import difflib
+        import inspect
+
+        if not self.loader_args or not self.card.source.loader or self.data:
+            return
+        if loader is None:
+            base = self.card_path.parent if self.card_path else Path.cwd()
+            loader = load_hook(self.card.source.loader, base, "loader")
+        try:
+            params = inspect.signature(loader).parameters
+        except (TypeError, ValueError):  # a builtin or C function: let the call decide
+            return
+        if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+            return
+        names = [
+            n
+            for n, p in params.items()
+            if p.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+        ]
+        for key in self.loader_args:
+            if key not in names:
+                close = difflib.get_close_matches(key, names, n=1)
+                hint = f" (did you mean {close[0]}?)" if close else ""
+                raise UsageError(
+                    f"task '{self.name}' has no argument '{key}'{hint}; its arguments are "
+                    f"{', '.join([*names, *RESERVED_ARGS])}."
+                )
 
     def _fields_for(self, layout: str) -> FieldMap:
         if layout != "vlmevalkit":

@@ -210,9 +210,10 @@ def text_height_for(mrr: str) -> int:
 
 
 def default_cache_dir() -> Path:
-    """``$PS3_EVAL_CACHE`` if set, else ``~/.cache/ps3_eval``."""
-    env = os.environ.get("PS3_EVAL_CACHE")
-    return Path(env).expanduser() if env else Path.home() / ".cache" / "ps3_eval"
+    """The package's cache root (:func:`ps3_eval.paths.cache_root`)."""
+    from ps3_eval.paths import cache_root
+
+    return cache_root()
 
 
 # ---------------------------------------------------------------------------
