@@ -421,7 +421,7 @@ def runs_cmd(
     ] = False,
 ) -> None:
     """One row per run: task, model, arguments, each metric with its CI, latency, tokens, cost."""
-    from ps3_eval.analysis import runs_df, samples_df
+    from ps3_eval.analysis import images_shown, runs_df, samples_df
 
     if samples and not (as_csv or as_json):
         raise UsageError("--samples prints one row per sample; add --csv or --json.")
@@ -434,7 +434,8 @@ def runs_cmd(
         print(frame.to_json(orient="records", indent=2))
     else:
         table = Table(title="runs (primary metric)", box=box.SIMPLE)
-        for c in ("run", "task", "model", "metric", "value", "95% CI", "n", "errors", "complete"):
+        for c in ("run", "task", "model", "images", "metric", "value", "95% CI", "n", "errors",
+                  "complete"):  # fmt: skip
             table.add_column(c)
         for rec in frame.to_dict("records"):
             m = rec["metric"]
@@ -442,7 +443,8 @@ def runs_cmd(
                 _fmt(rec[m]), f"{_fmt(rec[f'{m}.ci_low'])}-{_fmt(rec[f'{m}.ci_high'])}"
             )  # fmt: skip
             table.add_row(
-                rec["run_id"], rec["task"], rec["model"], m if isinstance(m, str) else "-",
+                rec["run_id"], rec["task"], rec["model"], images_shown(rec["image_side"],
+                rec["no_image"]), m if isinstance(m, str) else "-",
                 value, ci, str(rec["n"]), str(rec["n_errors"]), str(rec["complete"]),
             )  # fmt: skip
         out.print(table)

@@ -54,6 +54,12 @@ def test_cli_study_with_scripted_model(tmp_path: Path) -> None:
     assert sides == {756, 1512, 3780}
     listed = json.loads(cli("runs", str(runs), "--json").stdout)
     assert sorted(r["path"] for r in listed) == sorted(result.runs.values())
+    # ... each with the side it showed, so the three rungs do not list alike
+    assert sorted((r["image_side"], r["no_image"]) for r in listed) == [
+        (756, False), (1512, False), (3780, False)
+    ]
+    table = cli("runs", str(runs)).stdout
+    assert all(f"{side} px" in table for side in (756, 1512, 3780)), table
     recomputed = _outcomes_from_runs(result)
     for it in result.items:
         assert it.outcomes == recomputed[it.id]
