@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -18,6 +16,7 @@ from rich.table import Table
 from ps3_eval.errors import Ps3EvalError, UsageError
 from ps3_eval.mrr.cli import app as mrr_app
 from ps3_eval.progress import progress_view
+from ps3_eval.progress import rerun_resumes as _rerun_resumes
 
 app = typer.Typer(
     name="ps3-eval",
@@ -30,19 +29,6 @@ out = Console()
 err = Console(stderr=True)
 
 DEFAULT_CACHE = Path("~/.cache/ps3_eval/responses.sqlite")
-
-
-@contextlib.contextmanager
-def _rerun_resumes(view: Any) -> Iterator[None]:
-    """Stop the progress view at the end; on Ctrl-C, say that the same command resumes."""
-    try:
-        yield
-    except KeyboardInterrupt:
-        view.stop()
-        err.print("\nInterrupted; finished samples are saved. Run the same command to resume.")
-        raise typer.Exit(130) from None
-    finally:
-        view.stop()
 
 
 def _kv(pairs: list[str] | None, what: str, numbers: bool = False) -> dict[str, Any]:

@@ -12,9 +12,11 @@ label is the run directory's name, or the demo's configuration)::
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 import time
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
@@ -246,3 +248,29 @@ def progress_view(console: Console, quiet: bool = False) -> ProgressView:
     if _draws_live(console):
         return LiveBar(console)
     return PlainLines(console, interval_from_env())
+
+
+INTERRUPTED = "Interrupted; finished samples are saved. Run the same command to resume."
+
+
+@contextlib.contextmanager
+def rerun_resumes(view: ProgressView, console: Console | None = None) -> Iterator[None]:
+    """Around a resumable command: stop ``view`` at the end; on Ctrl-C, say how to resume.
+
+    Ctrl-C ends the command with exit code 130 after one line on ``console`` (stderr by
+    default) saying that the finished samples are kept and the same command picks up the rest.
+    """
+    import typer
+
+    try:
+        yield
+    except KeyboardInterrupt:
+        view.stop()
+        if console is None:
+            from rich.console import Console
+
+            console = Console(stderr=True)
+        console.print(f"\n{INTERRUPTED}")
+        raise typer.Exit(130) from None
+    finally:
+        view.stop()

@@ -213,14 +213,13 @@ def auto_cmd(
     An item's MRR is the lowest rung from which it is right at every higher rung. Each rung is an
     ordinary run: running the same command again resumes it.
     """
-    from ps3_eval.cli import _rerun_resumes
     from ps3_eval.mrr.auto import auto_mrr
     from ps3_eval.mrr.kappa import agreement, study_agreement
     from ps3_eval.mrr.study import Study, is_study
-    from ps3_eval.progress import progress_view
+    from ps3_eval.progress import progress_view, rerun_resumes
 
     view = progress_view(err, quiet or as_json)
-    with _rerun_resumes(view):
+    with rerun_resumes(view, err):
         result = auto_mrr(
             target,
             model,
