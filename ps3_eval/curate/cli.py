@@ -139,6 +139,10 @@ def serve_cmd(
     token: Annotated[
         str | None, typer.Option(help="Token required on every request; 'auto' makes one.")
     ] = None,
+    study: Annotated[
+        list[Path] | None,
+        typer.Option(help="An MRR study to label on the same server (/mrr/<name>/); repeatable."),
+    ] = None,
 ) -> None:
     """Serve the annotation and screening pages of a project (Ctrl-C stops it)."""
     from ps3_eval.curate.server import serve
@@ -146,7 +150,8 @@ def serve_cmd(
     def ready(url: str) -> None:
         out.print(f"serving {project_path(project)} at {url}", highlight=False, soft_wrap=True)
 
-    serve(project_path(project), host=host, port=port, token=token, on_ready=ready)
+    serve(project_path(project), host=host, port=port, token=token, studies=study or (),
+          on_ready=ready)  # fmt: skip
 
 
 @app.command("generate")

@@ -13,7 +13,8 @@ from rich.table import Table
 from ps3_eval.errors import UsageError
 
 app = typer.Typer(
-    help="Minimum recognizable resolution (MRR) studies: sample, label, auto, agreement, report.",
+    help="Minimum recognizable resolution (MRR) studies: sample, label (serve a page, or CSV), "
+    "auto, agreement, report.",
     no_args_is_help=True,
 )
 out = Console()
@@ -142,6 +143,30 @@ def label_cmd(
         out.print(table)
     else:
         out.print("no labels yet", highlight=False)
+
+
+@app.command("serve")
+def serve_cmd(
+    studies: Annotated[list[Path], typer.Argument(help="Study folders (each /mrr/<name>/).")],
+    host: Annotated[
+        str, typer.Option(help="Address to listen on (any but loopback needs --token).")
+    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port (0 picks a free one).")] = 8766,
+    token: Annotated[
+        str | None, typer.Option(help="Token required on every request; 'auto' makes one.")
+    ] = None,
+) -> None:
+    """Serve the labelling page of studies: each item at every rung, labelled blind (Ctrl-C stops).
+
+    To serve them beside a curation project on one server: ps3-eval curate serve DIR --study S.
+    """
+    from ps3_eval.mrr.server import serve_studies
+
+    def ready(url: str) -> None:
+        out.print(f"labelling {', '.join(map(str, studies))} at {url}", highlight=False,
+                  soft_wrap=True)  # fmt: skip
+
+    serve_studies(studies, host=host, port=port, token=token, on_ready=ready)
 
 
 def _print_agreements(items: list[Any]) -> None:
