@@ -9,7 +9,8 @@ import signal
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -54,6 +55,15 @@ def site(tmp_path: Path) -> Iterator[tuple[str, Study]]:
     study.close()
 
 
+def _until(condition: Callable[[], bool], limit: float = 60.0) -> None:
+    """Wait for a state (never for a time): poll until ``condition`` holds."""
+    end = time.monotonic() + limit
+    while not condition():
+        if time.monotonic() > end:
+            raise AssertionError("the state never came")
+        time.sleep(0.05)
+
+
 def _png(data: bytes) -> Image.Image:
     return Image.open(io.BytesIO(data)).convert("RGB")
 
@@ -68,6 +78,11 @@ def test_views_are_blind_and_labels_land_as_the_rung_picked(site: tuple[str, Stu
                                          "total": 5}  # fmt: skip
     n = nxt["item"]
     item = alice.get(f"/api/items/{n}").json()
+    # while alice looks at it, her next item's rungs are made in the background
+    upcoming = study.next_item("alice", skip={first.id})
+    assert upcoming is not None
+    made = [study.dir / "rungs" / r / f"{Path(upcoming.images[0]).stem}.png" for r in ("1K", "2K")]
+    _until(lambda: all(f.is_file() for f in made))
     # nothing that hints at the answer: no benchmark id, no designed MRR, no box, no rung names
     assert set(item) == {"item", "question", "choices", "answer", "category", "native", "views",
                          "mine", "labelled", "total"}  # fmt: skip

@@ -23,8 +23,10 @@ label of an item counts. Items come to each labeller in their own order (:meth:`
 
 from __future__ import annotations
 
+import logging
 import re
 import secrets
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,12 +36,14 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from ps3_eval.db import NotFound
-from ps3_eval.errors import UsageError
+from ps3_eval.errors import Ps3EvalError, UsageError
 from ps3_eval.mrr.labels import Label
 from ps3_eval.mrr.ladder import BEYOND, NO_IMAGE
 from ps3_eval.mrr.study import Study
 from ps3_eval.web.app import STATIC, actor, json_response, page, read_json
 from ps3_eval.web.tiles import ImageTiles
+
+log = logging.getLogger(__name__)
 
 SOURCE = "web"
 """The ``source`` of labels given on the page."""
@@ -68,6 +72,8 @@ class StudyViews:
 
     def __init__(self, study: Study) -> None:
         self.study = study
+        self._warmer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mrr-warm")
+        self._warming: set[int] = set()
         self._views: dict[str, View] = {}
         self._keys: dict[View, str] = {}
         for n, it in enumerate(study.items):
@@ -98,6 +104,25 @@ class StudyViews:
         """The file of a view: the rung image, made on first use."""
         v = self.view(key)
         return self.study.render_rung(self.study.items[v.item].id, v.rung, v.image)
+
+    def warm(self, item: int, tiles: ImageTiles) -> None:
+        """Make an item's rung images and decode its views in the background.
+
+        The page asks for the labeller's next item while they look at this one, so it opens at
+        once (a 4K image's rungs take a few seconds to make); one item at a time.
+        """
+        if item in self._warming:
+            return
+        self._warming.add(item)
+        self._warmer.submit(self._warm, item, tiles)
+
+    def _warm(self, item: int, tiles: ImageTiles) -> None:
+        try:
+            for key, v in self._views.items():
+                if v.item == item:
+                    tiles.dzi(key)  # renders the rung on first use, then decodes it
+        except (OSError, ValueError, Ps3EvalError) as exc:  # the page's request will say it
+            log.debug("could not prepare item %d: %s", item, exc)
 
     def size(self, key: str) -> tuple[int, int]:
         """The size every view of an image is shown at: the original's."""
@@ -186,6 +211,9 @@ def labelling_routes(study: Study, views: StudyViews, tiles: ImageTiles) -> list
     def item(request: Request) -> Response:
         n, who = item_of(request), actor(request, required=True)
         it = study.items[n]
+        upcoming = study.next_item(who, skip={it.id})
+        if upcoming is not None:
+            views.warm(position[upcoming.id], tiles)
         return json_response(
             {
                 "item": n,
