@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import os
 import re
 import signal
@@ -277,3 +278,30 @@ def test_mrr_serve_keeps_every_label_it_acknowledged(tmp_path: Path) -> None:
         proc.wait()
     with Study(folder) as study:
         assert study.human_labels() == {"alice": {it.id: "2K" for it in study.items}}
+
+
+def test_an_item_with_two_images_has_views_of_each(tmp_path: Path) -> None:
+    card = write_mc_dataset(tmp_path / "data", n=2, size=(8, 8))
+    rows = [json.loads(line) for line in (card.parent / "data.jsonl").read_text().splitlines()]
+    for i, row in enumerate(rows):
+        scene_image(SIZE, i).save(card.parent / "images" / f"{i}.png")
+        scene_image((900, 1600), i + 1).save(card.parent / "images" / f"{i}b.png")
+        row["image2"] = f"images/{i}b.png"
+    (card.parent / "data.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    card.write_text(card.read_text().replace("  image: image\n", "  image: [image, image2]\n"))
+    app, (study,) = labelling_app([sample_study(str(card), n=2, study=tmp_path / "two").dir])
+    with BackgroundServer(app, Security()) as url:  # type: ignore[arg-type]
+        c = httpx.Client(base_url=f"{url}/mrr/two", timeout=30, headers={"X-Reviewer": "ann"})
+        item = c.get("/api/items/0").json()
+        assert item["native"] == [[1600, 900], [900, 1600]] and len(item["views"]) == 2
+        for keys, (w, h) in zip(item["views"], item["native"], strict=True):
+            assert len(set(keys)) == 3
+            for key in keys:
+                assert f'Width="{w}" Height="{h}"' in c.get(f"/api/views/{key}/image.dzi").text
+        # one pick labels the item (its rung holds for both images)
+        assert c.post("/api/items/0/label", json={"view": 2}).status_code == 201
+    assert (
+        study.human_labels()["ann"][study.items[0].id]
+        == study.rung_order(study.items[0].id, "ann")[2]
+    )
+    study.close()

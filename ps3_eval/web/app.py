@@ -76,7 +76,7 @@ def actor(request: Request, *, required: bool = False) -> str:
             raise UsageError("enter your name first (the field at the top of the page)")
         return "anonymous"
     if not _ACTOR.match(name):
-        raise UsageError("a reviewer name is 1-64 letters, digits, spaces or . @ + - _")
+        raise UsageError("a name is 1-64 letters, digits, spaces or . @ + - _")
     return name
 
 
