@@ -48,7 +48,7 @@ def study_sections(studies: Sequence[Study]) -> list[Section]:
         study.labels  # noqa: B018 - open the store now, not in racing request threads
         views = StudyViews(study)
         # Every view of an item at once, and the next item's while it loads.
-        cache = 2 * len(study.ladder.rungs) * max(len(it.images) for it in study.items)
+        cache = 2 * len(study.ladder.rungs) * max((len(it.images) for it in study.items), default=1)
         tiles = ImageTiles(views.path, shown_size=views.size, cache_images=cache)  # type: ignore[arg-type]
         sections.append(
             Section(
