@@ -66,11 +66,32 @@ def find_run_dirs(paths: Iterable[str | Path], strict: bool = False) -> list[Pat
     return found
 
 
+def images_shown(image_side: Any, no_image: Any) -> str:
+    """How a run showed its images, in a few words: ``no image``, ``756 px`` or ``as stored``.
+
+    Takes the ``image_side`` and ``no_image`` values of a :func:`runs_df` row.
+    """
+    if no_image is True:
+        return "no image"
+    if isinstance(image_side, int) and not isinstance(image_side, bool):
+        return f"{image_side} px"
+    return "as stored"
+
+
+def _sides_as_ints(frame: pd.DataFrame) -> pd.DataFrame:
+    """``image_side`` as whole numbers with gaps (pandas would make 756 a float beside a None)."""
+    if "image_side" in frame:
+        frame["image_side"] = frame["image_side"].astype("Int64")
+    return frame
+
+
 def runs_df(paths: str | Path | Iterable[str | Path] = "runs") -> pd.DataFrame:
     """One row per run: task, model, ``arg.*`` arguments, each metric with its CI, latency, tokens.
 
     Each metric ``m`` gives the columns ``m``, ``m.ci_low`` and ``m.ci_high``; ``metric`` names
-    the run's primary (first) metric. Only ``spec.json`` and ``summary.json`` are read.
+    the run's primary (first) metric. ``image_side`` and ``no_image`` say how the images were
+    shown (the rungs of a resolution ladder differ only there; see :func:`images_shown`). Only
+    ``spec.json`` and ``summary.json`` are read.
     """
     import pandas as pd
 
@@ -86,6 +107,8 @@ def runs_df(paths: str | Path | Iterable[str | Path] = "runs") -> pd.DataFrame:
             "task": spec.task,
             "model": spec.model,
             **{f"arg.{k}": v for k, v in spec.model_args.items()},
+            "image_side": spec.image_side,
+            "no_image": bool(spec.no_image),
             "complete": s.complete if s else False,
             "n_total": s.n_total if s else None,
             "n": s.n if s else None,
@@ -114,7 +137,7 @@ def runs_df(paths: str | Path | Iterable[str | Path] = "runs") -> pd.DataFrame:
             )
         row["path"] = str(run_dir)
         rows.append(row)
-    return pd.DataFrame(rows)
+    return _sides_as_ints(pd.DataFrame(rows))
 
 
 def samples_df(paths: str | Path | Iterable[str | Path] = "runs") -> pd.DataFrame:
@@ -136,6 +159,8 @@ def samples_df(paths: str | Path | Iterable[str | Path] = "runs") -> pd.DataFram
                 "task": run.spec.task,
                 "model": run.spec.model,
                 **{f"arg.{k}": v for k, v in run.spec.model_args.items()},
+                "image_side": run.spec.image_side,
+                "no_image": bool(run.spec.no_image),
                 "sample_id": r.sample_id,
                 "category": r.category,
                 "mrr": r.mrr,
@@ -167,4 +192,4 @@ def samples_df(paths: str | Path | Iterable[str | Path] = "runs") -> pd.DataFram
                 )
             rows.append(row)
         frames.append(pd.DataFrame(rows))
-    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    return _sides_as_ints(pd.concat(frames, ignore_index=True)) if frames else pd.DataFrame()

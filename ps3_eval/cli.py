@@ -8,11 +8,9 @@ stopped by SIGTERM. Interrupted and stopped runs keep every finished sample.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import signal
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from types import FrameType
 from typing import Annotated, Any
@@ -25,6 +23,7 @@ from ps3_eval.console import (
     compare_table,
     demo_table,
     err,
+    example,
     fmt,
     out,
     print_models,
@@ -35,12 +34,18 @@ from ps3_eval.console import (
 )
 from ps3_eval.errors import Ps3EvalError, UsageError
 from ps3_eval.mrr.cli import app as mrr_app
-from ps3_eval.progress import progress_view
+from ps3_eval.progress import (
+    EXIT_INTERRUPTED,
+    EXIT_TERMINATED,
+    note_terminated,
+    progress_view,
+    rerun_resumes,
+    stopped_exit,
+    was_terminated,
+)
 
 EXIT_ERRORS = 3
 """Exit code of a run (or sweep) that ended with error records: a re-run retries them."""
-EXIT_INTERRUPTED = 130
-EXIT_TERMINATED = 143
 
 app = typer.Typer(
     name="ps3-eval",
@@ -50,68 +55,18 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-_EXAMPLES = {
-    "run": "ps3-eval run -t probe4k -m ocr-reader:resolution=1512 --task-arg n=12",
-    "merge": "ps3-eval merge runs/docvqa__hf__0123456789",
-    "show": "ps3-eval show runs/probe4k__ocr-reader__0123456789",
-    "tasks": "ps3-eval tasks --json",
-    "data": "ps3-eval data docvqa --to /data/docvqa",
-    "models": "ps3-eval models openai",
-    "runs": "ps3-eval runs runs/ --csv > runs.csv",
-    "sweep": "ps3-eval sweep my_sweep.yaml --dry-run",
-    "report": "ps3-eval report my_sweep.yaml --paper table13:PS3 --out reports/mine",
-    "plot": "ps3-eval plot latency runs/ --task probe4k --out latency.png",
-    "compare": "ps3-eval compare runs/A runs/B --metric accuracy",
-    "encoder-study": "ps3-eval encoder-study -m ps3:model=nvidia/PS3-1.5K-SigLIP --budgets 0,1024",
-    "lmms": "ps3-eval export lmms probe4k --to lmms_tasks/probe4k",
-    "demo": "ps3-eval demo --n 12",
-}
-
-
-def _example(name: str) -> str:
-    return f"Example: {_EXAMPLES[name]}"
-
-
-_terminated = False
-"""Set when SIGTERM stopped the run, so the interrupt is reported as that."""
-
-
 def _on_sigterm(signum: int, frame: FrameType | None) -> None:
     """Stop as Ctrl-C stops: hand the signal to whatever handles SIGINT now.
 
     During a run that is asyncio's handler, which cancels the run so that finished samples and
     the summary are written; elsewhere it is Python's, which raises KeyboardInterrupt.
     """
-    global _terminated
-    _terminated = True
+    note_terminated()
     handler = signal.getsignal(signal.SIGINT)
     if callable(handler):
         handler(signal.SIGINT, frame)
     else:  # SIGINT ignored (a background job): interrupt all the same
         signal.default_int_handler(signal.SIGINT, frame)
-
-
-def _stopped(where: str) -> typer.Exit:
-    """Say how the run was stopped and how to resume it; the exit to raise."""
-    how = "Stopped by SIGTERM" if _terminated else "Interrupted"
-    err.print(
-        f"\n{how}; every finished sample is saved. Resume with:\n  {where}",
-        soft_wrap=True,
-        highlight=False,
-    )
-    return typer.Exit(EXIT_TERMINATED if _terminated else EXIT_INTERRUPTED)
-
-
-@contextlib.contextmanager
-def _rerun_resumes(view: Any, again: str) -> Iterator[None]:
-    """Stop the progress view at the end; on Ctrl-C or SIGTERM, say how to resume."""
-    try:
-        yield
-    except KeyboardInterrupt:
-        view.stop()
-        raise _stopped(again) from None
-    finally:
-        view.stop()
 
 
 def _kv(pairs: list[str] | None, what: str, numbers: bool = False) -> dict[str, Any]:
@@ -148,7 +103,7 @@ def _root(
     """Evaluate high-resolution vision-language models (PS3 / VILA-HD / 4KPro)."""
 
 
-@app.command("run", epilog=_example("run"))
+@app.command("run", epilog=example("run"))
 def run_cmd(
     task: Annotated[
         str,
@@ -277,7 +232,8 @@ def run_cmd(
         )
     except KeyboardInterrupt:
         view.stop()
-        raise _stopped(f"ps3-eval run --resume {run_dir[0] if run_dir else 'RUN_DIR'}") from None
+        resume_at = run_dir[0] if run_dir else "RUN_DIR"
+        raise stopped_exit(f"ps3-eval run --resume {resume_at}") from None
     finally:
         view.stop()
     where = run_dir[0] if run_dir else None
@@ -305,7 +261,7 @@ def run_cmd(
         raise typer.Exit(EXIT_ERRORS)
 
 
-@app.command("merge", epilog=_example("merge"))
+@app.command("merge", epilog=example("merge"))
 def merge_cmd(
     run_dir: Annotated[Path, typer.Argument(help="The run folder whose shards/ to merge.")],
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
@@ -319,7 +275,7 @@ def merge_cmd(
         out.print(f"[dim]merged into {run_dir}[/dim]", soft_wrap=True, highlight=False)
 
 
-@app.command("show", epilog=_example("show"))
+@app.command("show", epilog=example("show"))
 def show_cmd(
     run_dir: Annotated[Path, typer.Argument(help="A run directory.")],
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
@@ -335,7 +291,7 @@ def show_cmd(
     _show(run.summary, as_json, run_dir)
 
 
-@app.command("tasks", epilog=_example("tasks"))
+@app.command("tasks", epilog=example("tasks"))
 def tasks_cmd(
     as_json: Annotated[bool, typer.Option("--json", help="Print the cards as JSON.")] = False,
 ) -> None:
@@ -372,7 +328,7 @@ def tasks_cmd(
     out.print(listing)
 
 
-@app.command("data", epilog=_example("data"))
+@app.command("data", epilog=example("data"))
 def data_cmd(
     task: Annotated[str, typer.Argument(help="Task name or card file path.")],
     to: Annotated[Path, typer.Option("--to", help="Folder to write (new or empty).")],
@@ -400,7 +356,7 @@ def data_cmd(
     )
 
 
-@app.command("models", epilog=_example("models"))
+@app.command("models", epilog=example("models"))
 def models_cmd(
     name: Annotated[
         str | None, typer.Argument(help="Only this backend (default: every backend).")
@@ -423,7 +379,7 @@ def models_cmd(
     print_models(entries)
 
 
-@app.command("runs", epilog=_example("runs"))
+@app.command("runs", epilog=example("runs"))
 def runs_cmd(
     paths: Annotated[
         list[Path] | None, typer.Argument(help="Run directories or folders of them (default runs).")
@@ -454,7 +410,7 @@ def runs_cmd(
         out.print(runs_table(frame))
 
 
-@app.command("sweep", epilog=_example("sweep"))
+@app.command("sweep", epilog=example("sweep"))
 def sweep_cmd(
     spec: Annotated[Path, typer.Argument(help="The sweep spec (YAML).")],
     dry_run: Annotated[
@@ -487,7 +443,7 @@ def sweep_cmd(
             what = cell.error if cell.status == "failed" else f"{cell.metric}={fmt(cell.value)}"
             err.print(f"{cell.label}: {cell.status}  {what}", highlight=False, soft_wrap=True)
 
-    with _rerun_resumes(view, f"ps3-eval sweep {spec}"):
+    with rerun_resumes(view, f"ps3-eval sweep {spec}"):
         result = run_sweep(
             parsed,
             dry_run=dry_run,
@@ -547,7 +503,7 @@ def _where(pairs: list[str] | None) -> dict[str, str]:
     return {k: str(v) for k, v in _kv(pairs, "--where").items()}
 
 
-@app.command("report", epilog=_example("report"))
+@app.command("report", epilog=example("report"))
 def report_cmd(
     sources: Annotated[list[str] | None, typer.Argument(help=_SOURCES_HELP)] = None,
     out_dir: Annotated[
@@ -600,7 +556,7 @@ def report_cmd(
     )
 
 
-@app.command("plot", epilog=_example("plot"))
+@app.command("plot", epilog=example("plot"))
 def plot_cmd(
     kind: Annotated[
         str,
@@ -633,7 +589,7 @@ def plot_cmd(
     out.print(str(path), soft_wrap=True, highlight=False)
 
 
-@app.command("compare", epilog=_example("compare"))
+@app.command("compare", epilog=example("compare"))
 def compare_cmd(
     run_a: Annotated[Path, typer.Argument(help="The baseline run directory.")],
     run_b: Annotated[Path, typer.Argument(help="The run compared with it.")],
@@ -661,7 +617,7 @@ def compare_cmd(
         out.print(f"  ... and {len(c.flipped) - show} more flipped samples")
 
 
-@app.command("encoder-study", epilog=_example("encoder-study"))
+@app.command("encoder-study", epilog=example("encoder-study"))
 def encoder_study_cmd(
     model: Annotated[
         str,
@@ -709,7 +665,7 @@ def encoder_study_cmd(
         if b
     ]
     view = progress_view(err, quiet)
-    with _rerun_resumes(view, "the same command again"):
+    with rerun_resumes(view, "the same command again"):
         study = encoder_study(
             task,
             args,
@@ -738,7 +694,7 @@ app.add_typer(export_app, name="export")
 app.add_typer(mrr_app, name="mrr")
 
 
-@export_app.command("lmms", epilog=_example("lmms"))
+@export_app.command("lmms", epilog=example("export lmms"))
 def export_lmms_cmd(
     task: Annotated[str, typer.Argument(help="Task name or card path (e.g. 4kpro, probe4k).")],
     to: Annotated[Path, typer.Option("--to", help="A new or empty folder.")],
@@ -770,7 +726,7 @@ def export_lmms_cmd(
     )
 
 
-@export_app.command("submission")
+@export_app.command("submission", epilog=example("export submission"))
 def export_submission_cmd(
     run_dir: Annotated[Path, typer.Argument(help="A complete run (e.g. mmbench, split=test).")],
     to: Annotated[Path, typer.Option("--to", help="The file to write (.xlsx).")],
@@ -788,7 +744,7 @@ paper_app = typer.Typer(
 app.add_typer(paper_app, name="paper")
 
 
-@paper_app.command("recipe")
+@paper_app.command("recipe", epilog=example("paper recipe"))
 def paper_recipe_cmd(
     table: Annotated[str, typer.Argument(help="table1, table2 or table13.")],
     to: Annotated[Path, typer.Option("--to", help="The sweep spec to write (YAML).")],
@@ -824,7 +780,7 @@ def paper_recipe_cmd(
     )
 
 
-@app.command("demo", epilog=_example("demo"))
+@app.command("demo", epilog=example("demo"))
 def demo_cmd(
     n: Annotated[
         int, typer.Option(help="probe4k items (multiples of 12 balance everything).")
@@ -847,7 +803,7 @@ def demo_cmd(
     if n <= 0:
         raise UsageError(f"--n must be a positive number of items, got {n}.")
     view = progress_view(err, quiet)
-    with _rerun_resumes(view, "ps3-eval demo (the same command again)"):
+    with rerun_resumes(view, "ps3-eval demo (the same command again)"):
         result = run_demo(
             n=n,
             seed=seed,
@@ -923,8 +879,8 @@ def run_cli(argv: list[str] | None = None) -> int:
         err.print(_usage_line(exc), highlight=False, soft_wrap=True, markup=False)
         return 2
     except (KeyboardInterrupt, *abort):  # type: ignore[misc]
-        err.print("Stopped by SIGTERM." if _terminated else "Interrupted.", highlight=False)
-        return EXIT_TERMINATED if _terminated else EXIT_INTERRUPTED
+        err.print("Stopped by SIGTERM." if was_terminated() else "Interrupted.", highlight=False)
+        return EXIT_TERMINATED if was_terminated() else EXIT_INTERRUPTED
     except click_error as exc:
         message = " ".join(exc.format_message().split())  # type: ignore[attr-defined]
         err.print(f"error: {message}", highlight=False, soft_wrap=True, markup=False)

@@ -230,14 +230,15 @@ def print_summary(summary: RunSummary, console: Console = out, run_dir: Path | N
 
 def runs_table(frame: pd.DataFrame) -> Table:
     """``ps3-eval runs``: one row per run with the model arguments that differ between runs."""
+    from ps3_eval.analysis import images_shown
     from ps3_eval.report.rows import varying
 
     records = frame.to_dict("records")
     args = [{k[4:]: v for k, v in r.items() if k.startswith("arg.")} for r in records]
     keys = varying(args)
     t = table(
-        "run", "task", "model", "arguments", "metric", "value", "95% CI", "n", "errors",
-        "complete", title="runs (primary metric)", style=box.SIMPLE,
+        "run", "task", "model", "arguments", "images", "metric", "value", "95% CI", "n",
+        "errors", "complete", title="runs (primary metric)", style=box.SIMPLE,
     )  # fmt: skip
     for rec, a in zip(records, args, strict=True):
         m = rec["metric"]
@@ -246,6 +247,7 @@ def runs_table(frame: pd.DataFrame) -> Table:
         )  # fmt: skip
         t.add_row(
             rec["run_id"], rec["task"], rec["model"], args_text(a, keys) or "-",
+            images_shown(rec.get("image_side"), rec.get("no_image")),
             m if isinstance(m, str) else "-", value, ci, _count(rec["n"]),
             _count(rec["n_errors"]), str(rec["complete"]),
         )  # fmt: skip
@@ -367,3 +369,41 @@ def print_models(entries: Sequence[ModelEntry], console: Console = out) -> None:
                 soft_wrap=True,
                 highlight=False,
             )
+
+
+# One example per command, closing its --help (a test runs every registered command's help).
+EXAMPLES = {
+    "run": "ps3-eval run -t probe4k -m ocr-reader:resolution=1512 --task-arg n=12",
+    "merge": "ps3-eval merge runs/docvqa__hf__0123456789",
+    "show": "ps3-eval show runs/probe4k__ocr-reader__0123456789",
+    "tasks": "ps3-eval tasks --json",
+    "data": "ps3-eval data docvqa --to /data/docvqa",
+    "models": "ps3-eval models openai",
+    "runs": "ps3-eval runs runs/ --csv > runs.csv",
+    "sweep": "ps3-eval sweep my_sweep.yaml --dry-run",
+    "report": "ps3-eval report my_sweep.yaml --paper table13:PS3 --out reports/mine",
+    "plot": "ps3-eval plot latency runs/ --task probe4k --out latency.png",
+    "compare": "ps3-eval compare runs/A runs/B --metric accuracy",
+    "encoder-study": "ps3-eval encoder-study -m ps3:model=nvidia/PS3-1.5K-SigLIP --budgets 0,1024",
+    "export lmms": "ps3-eval export lmms probe4k --to lmms_tasks/probe4k",
+    "demo": "ps3-eval demo --n 12",
+    "export submission": "ps3-eval export submission runs/mmbench__hf__0123456789 --to test.xlsx",
+    "paper recipe": "ps3-eval paper recipe table1 --row "VILA-HD-4K-8B 18%" --to table1.yaml",
+    "curate frames": "ps3-eval curate frames drive.mp4 --project annotations/drive --per-video 5",
+    "curate serve": "ps3-eval curate serve annotations/drive",
+    "curate generate": "ps3-eval curate generate annotations/drive -m openai:model=gpt-4o",
+    "curate check": "ps3-eval curate check annotations/drive -m openai:model=gpt-4o",
+    "curate export": "ps3-eval curate export annotations/drive --to data/my-4kpro",
+    "curate import": "ps3-eval curate import annotations/drive labelstudio.json",
+    "mrr sample": "ps3-eval mrr sample docvqa --n 50 --seed 0 --data /data/docvqa",
+    "mrr label": "ps3-eval mrr label annotations/mrr/docvqa-s0-n50 --import labels.csv",
+    "mrr serve": "ps3-eval mrr serve annotations/mrr/docvqa-s0-n50",
+    "mrr auto": "ps3-eval mrr auto probe4k -m ocr-reader --limit 12",
+    "mrr agreement": "ps3-eval mrr agreement annotations/mrr/docvqa-s0-n50",
+    "mrr report": "ps3-eval mrr report annotations/mrr/docvqa-s0-n50 --out reports/mrr",
+}
+
+
+def example(command: str) -> str:
+    """The ``Example:`` line closing a command's help (``command`` as typed: ``"mrr auto"``)."""
+    return f"Example: {EXAMPLES[command]}"

@@ -12,12 +12,15 @@ label is the run directory's name, or the demo's configuration)::
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 import time
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
+    import typer
     from rich.console import Console
 
     from ps3_eval.runner import Progress
@@ -246,3 +249,64 @@ def progress_view(console: Console, quiet: bool = False) -> ProgressView:
     if _draws_live(console):
         return LiveBar(console)
     return PlainLines(console, interval_from_env())
+
+
+EXIT_INTERRUPTED = 130
+"""Exit code of a command stopped by Ctrl-C."""
+EXIT_TERMINATED = 143
+"""Exit code of a command stopped by SIGTERM (stopped as Ctrl-C stops it)."""
+
+_terminated = False
+"""Set when SIGTERM stopped the command, so the interrupt is reported as that."""
+
+
+def note_terminated() -> None:
+    """Record that the interrupt being raised comes from SIGTERM (the CLI's signal handler)."""
+    global _terminated
+    _terminated = True
+
+
+def was_terminated() -> bool:
+    """True when SIGTERM, not Ctrl-C, stopped the command."""
+    return _terminated
+
+
+def stopped_exit(again: str, console: Console | None = None) -> typer.Exit:
+    """Say how the command was stopped and how to resume it; the exit to raise.
+
+    Args:
+        again: the command that resumes it (``ps3-eval run --resume DIR``, "the same command
+            again").
+        console: where to say it (stderr by default).
+    """
+    import typer
+
+    if console is None:
+        from rich.console import Console
+
+        console = Console(stderr=True)
+    how = "Stopped by SIGTERM" if _terminated else "Interrupted"
+    console.print(
+        f"\n{how}; every finished sample is saved. Resume with:\n  {again}",
+        soft_wrap=True,
+        highlight=False,
+    )
+    return typer.Exit(EXIT_TERMINATED if _terminated else EXIT_INTERRUPTED)
+
+
+@contextlib.contextmanager
+def rerun_resumes(
+    view: ProgressView, again: str, console: Console | None = None
+) -> Iterator[None]:
+    """Around a resumable command: stop ``view`` at the end; on Ctrl-C or SIGTERM, say how to go on.
+
+    The command ends with exit code 130 (143 for SIGTERM) after saying that the finished samples
+    are kept and which command picks up the rest.
+    """
+    try:
+        yield
+    except KeyboardInterrupt:
+        view.stop()
+        raise stopped_exit(again, console) from None
+    finally:
+        view.stop()

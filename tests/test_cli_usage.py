@@ -41,8 +41,8 @@ def _one_line(res: subprocess.CompletedProcess[str], needle: str) -> None:
     [
         (["--foo"], "No such option: --foo; see 'ps3-eval --help'"),
         (["nope"], "No such command 'nope'"),
-        ([], "usage: ps3-eval COMMAND [ARGS]... (compare, data, demo"),
-        (["export"], "usage: ps3-eval export COMMAND [ARGS]... (lmms)"),
+        ([], "usage: ps3-eval COMMAND [ARGS]... (compare, curate, data, demo"),
+        (["export"], "usage: ps3-eval export COMMAND [ARGS]... (lmms, submission)"),
         (["run", "--tsk", "x"], "No such option: --tsk"),
         (["runs", "RUNS", "--csv", "--json"], "--csv and --json print different formats"),
         (["report", "RUNS", "--gallery", "-1"], "Invalid value for '--gallery'"),
@@ -99,7 +99,8 @@ def test_a_sweep_is_checked_at_dry_run_and_yaml_errors_say_where(tmp_path: Path)
 def test_help_has_an_example_per_command_marks_required_and_lists_values() -> None:
     import typer
 
-    from ps3_eval.cli import _EXAMPLES, app
+    from ps3_eval.cli import app
+    from ps3_eval.console import EXAMPLES
 
     runner = CliRunner()
     root = typer.main.get_command(app)
@@ -107,11 +108,12 @@ def test_help_has_an_example_per_command_marks_required_and_lists_values() -> No
     for name, command in root.commands.items():  # type: ignore[attr-defined]
         subs = getattr(command, "commands", None)
         commands += [[name, sub] for sub in subs] if subs else [[name]]
-    assert len(commands) == len(_EXAMPLES)  # a command without an example fails below
+    assert len(commands) == len(EXAMPLES)  # a command without an example fails below
     for command in commands:  # every command, including any added later
         res = runner.invoke(app, [*command, "--help"], env={"COLUMNS": "200"})
         assert res.exit_code == 0, command
-        example = _EXAMPLES[command[-1]]
+        example = EXAMPLES[" ".join(command)]
+        assert example.startswith(f"ps3-eval {' '.join(command)} "), command
         assert f"Example: {example}" in res.output, command
     run_help = runner.invoke(app, ["run", "--help"], env={"COLUMNS": "200"}).output
     assert run_help.count("(required unless --resume)") == 2

@@ -299,6 +299,78 @@ def test_labels_are_append_only_and_the_latest_counts(tmp_path: Path) -> None:
     assert exported.read_text().splitlines()[0] == "item,labeller,mrr,time,source"
 
 
+# The label store as ps3-eval wrote it before it moved onto ps3_eval.db (its own connections,
+# a ``meta`` table with the schema version, no ``schema_versions`` or ``audit_log``).
+_V1_LABELS = """
+PRAGMA journal_mode=WAL;
+CREATE TABLE IF NOT EXISTS labels (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    item TEXT NOT NULL,
+    labeller TEXT NOT NULL,
+    label TEXT NOT NULL,
+    at TEXT NOT NULL,
+    source TEXT NOT NULL DEFAULT '',
+    UNIQUE (item, labeller, label, at)
+);
+CREATE INDEX IF NOT EXISTS labels_by_labeller ON labels (labeller, item);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', '{version}');
+INSERT INTO labels (item, labeller, label, at, source) VALUES
+    ('{a}', 'alice', '1K', '2026-01-02T10:00:00.000000Z', 'web'),
+    ('{a}', 'alice', '4K', '2026-01-02T10:05:00.000000Z', 'web'),
+    ('{b}', 'bob', 'no_image', '2026-01-02T11:00:00.000000Z', 'import:bob.csv');
+"""
+
+
+def test_a_study_labelled_before_the_shared_store_opens_as_it_is(tmp_path: Path) -> None:
+    import sqlite3
+
+    study_dir = tmp_path / "s"
+    a, b = (it.id for it in sample_study(str(_dataset(tmp_path / "data", n=4)), n=4,
+                                         study=study_dir).items[:2])  # fmt: skip
+    with sqlite3.connect(study_dir / "labels.sqlite") as old:
+        old.executescript(_V1_LABELS.format(version=1, a=a, b=b))
+    old.close()
+
+    with Study(study_dir) as study:
+        assert study.human_labels() == {"alice": {a: "4K"}, "bob": {b: NO_IMAGE}}
+        assert [lab.source for lab in study.labels.labels()] == ["web", "web", "import:bob.csv"]
+        nxt = study.next_item("alice")
+        assert nxt is not None and nxt.id != a  # alice labelled a already
+        added = study.add_label(b, "alice", "2K", source="web")
+        assert added.id == 4 and study.labels.db.schema_version("mrr") == 1
+    # what the older code reads is still there, unchanged: it can read the file back
+    with sqlite3.connect(study_dir / "labels.sqlite") as conn:
+        assert conn.execute("SELECT value FROM meta").fetchall() == [("1",)]
+        assert conn.execute("SELECT COUNT(*) FROM labels").fetchone() == (4,)
+    conn.close()
+
+    # a fresh store has the same label table, so older versions read new studies too
+    fresh = LabelStore(tmp_path / "fresh.sqlite")
+    fresh.close()
+    ddl = "SELECT sql FROM sqlite_master WHERE name IN ('labels', 'labels_by_labeller', 'meta')"
+    with (
+        sqlite3.connect(tmp_path / "fresh.sqlite") as new,
+        sqlite3.connect(study_dir / "labels.sqlite") as old,
+    ):
+        assert sorted(new.execute(ddl).fetchall()) == sorted(old.execute(ddl).fetchall())
+    new.close()
+    old.close()
+
+    # an old-style file from a newer version is refused, not changed
+    newer = tmp_path / "newer" / "labels.sqlite"
+    newer.parent.mkdir()
+    with sqlite3.connect(newer) as conn:
+        conn.executescript(_V1_LABELS.format(version=2, a=a, b=b))
+    conn.close()
+    with pytest.raises(UsageError, match="newer ps3-eval"):
+        LabelStore(newer)
+    with sqlite3.connect(newer) as conn:
+        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master")}
+    conn.close()
+    assert "schema_versions" not in tables  # the refused open rolled back whole
+
+
 _WRITER = """
 import sys, time
 from pathlib import Path

@@ -54,6 +54,14 @@ def test_cli_study_with_scripted_model(tmp_path: Path) -> None:
     assert sides == {756, 1512, 3780}
     listed = json.loads(cli("runs", str(runs), "--json").stdout)
     assert sorted(r["path"] for r in listed) == sorted(result.runs.values())
+    # ... each with the side it showed, so the three rungs do not list alike
+    assert sorted((r["image_side"], r["no_image"]) for r in listed) == [
+        (756, False),
+        (1512, False),
+        (3780, False),
+    ]
+    table = cli("runs", str(runs)).stdout
+    assert all(f"{side} px" in table for side in (756, 1512, 3780)), table
     recomputed = _outcomes_from_runs(result)
     for it in result.items:
         assert it.outcomes == recomputed[it.id]
@@ -195,3 +203,30 @@ def test_cli_auto_on_the_probe_with_the_ocr_reader(tmp_path: Path) -> None:
     data = json.loads((tmp_path / "rep" / "mrr.json").read_text())
     assert {r["source"] for r in data["rows"]} == {"auto: ocr-reader", "designed"}
     assert (tmp_path / "rep" / "figure8.png").stat().st_size > 0
+
+
+def test_ctrl_c_in_mrr_auto_keeps_the_rung_and_says_how_to_resume(tmp_path: Path) -> None:
+    import signal
+    import subprocess
+    import sys
+
+    from tests.conftest import write_mc_dataset
+    from tests.test_cli import ROOT, _samples_file, _wait_lines
+
+    card = write_mc_dataset(tmp_path / "d", n=40, size=(32, 32))
+    out = tmp_path / "runs"
+    proc = subprocess.Popen(
+        [sys.executable, str(ROOT / "cli.py"), "mrr", "auto", str(card), "-m",
+         "scripted:latency=0.1", "--concurrency", "2", "--output-dir", str(out), "-q"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )  # fmt: skip
+    samples = _samples_file(out, proc)
+    _wait_lines(samples, 3, proc)
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130
+    assert "finished samples are saved. Run the same command to resume." in stderr
+    assert load_run(samples.parent).spec.image_side == 756  # the first rung, kept

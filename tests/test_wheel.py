@@ -49,6 +49,8 @@ def test_a_built_wheel_lists_and_runs_the_cards(tmp_path: Path) -> None:
         "ps3_eval/web/static/lib/openseadragon.min.js",
         "ps3_eval/web/static/lib/openseadragon.LICENSE.txt",
         "ps3_eval/web/static/curate/annotate.js",
+        "ps3_eval/web/static/lib/app.css",
+        "ps3_eval/web/static/mrr/label.js",
         "ps3_eval/curate/prompts/generate.txt",
     ):
         assert shipped in names, shipped

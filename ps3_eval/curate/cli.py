@@ -15,6 +15,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+from ps3_eval.console import example
 from ps3_eval.errors import UsageError
 
 app = typer.Typer(
@@ -64,7 +65,7 @@ def _bar(quiet: bool) -> Iterator[Progress | None]:
         yield bar
 
 
-@app.command("frames")
+@app.command("frames", epilog=example("curate frames"))
 def frames_cmd(
     sources: Annotated[list[Path], typer.Argument(help="Video files or folders of images.")],
     project: Annotated[
@@ -129,7 +130,7 @@ def frames_cmd(
     )
 
 
-@app.command("serve")
+@app.command("serve", epilog=example("curate serve"))
 def serve_cmd(
     project: ProjectArg,
     host: Annotated[
@@ -139,6 +140,10 @@ def serve_cmd(
     token: Annotated[
         str | None, typer.Option(help="Token required on every request; 'auto' makes one.")
     ] = None,
+    study: Annotated[
+        list[Path] | None,
+        typer.Option(help="An MRR study to label on the same server (/mrr/<name>/); repeatable."),
+    ] = None,
 ) -> None:
     """Serve the annotation and screening pages of a project (Ctrl-C stops it)."""
     from ps3_eval.curate.server import serve
@@ -146,10 +151,11 @@ def serve_cmd(
     def ready(url: str) -> None:
         out.print(f"serving {project_path(project)} at {url}", highlight=False, soft_wrap=True)
 
-    serve(project_path(project), host=host, port=port, token=token, on_ready=ready)
+    serve(project_path(project), host=host, port=port, token=token, studies=study or (),
+          on_ready=ready)  # fmt: skip
 
 
-@app.command("generate")
+@app.command("generate", epilog=example("curate generate"))
 def generate_cmd(
     project: ProjectArg,
     model: ModelOpt,
@@ -196,7 +202,7 @@ def generate_cmd(
         err.print("run the same command again to retry the failed ones", highlight=False)
 
 
-@app.command("check")
+@app.command("check", epilog=example("curate check"))
 def check_cmd(
     project: ProjectArg,
     model: ModelOpt,
@@ -245,7 +251,7 @@ def check_cmd(
     )
 
 
-@app.command("export")
+@app.command("export", epilog=example("curate export"))
 def export_cmd(
     project: ProjectArg,
     to: Annotated[
@@ -276,7 +282,7 @@ def export_cmd(
         raise UsageError(f"unknown format '{fmt}'; valid formats: 4kpro, labelstudio.")
 
 
-@app.command("import")
+@app.command("import", epilog=example("curate import"))
 def import_cmd(
     project: ProjectArg,
     file: Annotated[Path, typer.Argument(help="A Label Studio JSON export.")],

@@ -1,9 +1,10 @@
 """Minimum recognizable resolution (MRR) studies.
 
 ``sample_study`` draws a reproducible sample of a benchmark into a study folder; labellers add
-labels to it (``Study.add_label``, ``Study.import_labels``; a web page is a thin layer over the
-same calls); ``auto_mrr`` has a model answer every item at every rung of a resolution ladder;
-``study_agreement`` sets the raters against each other (Cohen's kappa, weighted and not);
+labels to it on a web page (``serve_studies``; :mod:`ps3_eval.mrr.routes`) or through
+``Study.add_label`` and ``Study.import_labels``, which the page calls too; ``auto_mrr`` has a
+model answer every item at every rung of a resolution ladder; ``study_agreement`` sets the
+raters against each other (Cohen's kappa, weighted and not);
 ``build_mrr_report`` writes per-benchmark means with bootstrap CIs and the paper's Figure 8.
 
 The names load on first use, so ``ps3-eval`` starts without the MRR modules.
@@ -47,6 +48,7 @@ if TYPE_CHECKING:
         mrr_rows,
     )
     from ps3_eval.mrr.sample import sample_study
+    from ps3_eval.mrr.server import serve_studies
     from ps3_eval.mrr.study import (
         Study,
         StudyItem,
@@ -81,6 +83,7 @@ _WHERE = {
     "StudySpec": "ps3_eval.mrr.study",
     "load_study": "ps3_eval.mrr.study",
     "sample_study": "ps3_eval.mrr.sample",
+    "serve_studies": "ps3_eval.mrr.server",
 }
 
 
@@ -117,5 +120,6 @@ __all__ = [
     "mrr_of",
     "mrr_rows",
     "sample_study",
+    "serve_studies",
     "study_agreement",
 ]

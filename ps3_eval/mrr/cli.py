@@ -10,10 +10,12 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
+from ps3_eval.console import example
 from ps3_eval.errors import UsageError
 
 app = typer.Typer(
-    help="Minimum recognizable resolution (MRR) studies: sample, label, auto, agreement, report.",
+    help="Minimum recognizable resolution (MRR) studies: sample, label (serve a page, or CSV), "
+    "auto, agreement, report.",
     no_args_is_help=True,
 )
 out = Console()
@@ -40,7 +42,7 @@ def _ladder(text: str | None) -> Any:
     return Ladder.parse(text) if text else None
 
 
-@app.command("sample")
+@app.command("sample", epilog=example("mrr sample"))
 def sample_cmd(
     task: Annotated[str, typer.Argument(help="Task name or card file path.")],
     n: Annotated[int, typer.Option(help="Items to sample.")] = 50,
@@ -85,7 +87,7 @@ def sample_cmd(
     )
 
 
-@app.command("label")
+@app.command("label", epilog=example("mrr label"))
 def label_cmd(
     study: Annotated[Path, typer.Argument(help="The study folder.")],
     import_file: Annotated[
@@ -144,6 +146,30 @@ def label_cmd(
         out.print("no labels yet", highlight=False)
 
 
+@app.command("serve", epilog=example("mrr serve"))
+def serve_cmd(
+    studies: Annotated[list[Path], typer.Argument(help="Study folders (each /mrr/<name>/).")],
+    host: Annotated[
+        str, typer.Option(help="Address to listen on (any but loopback needs --token).")
+    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port (0 picks a free one).")] = 8766,
+    token: Annotated[
+        str | None, typer.Option(help="Token required on every request; 'auto' makes one.")
+    ] = None,
+) -> None:
+    """Serve the labelling page of studies: each item at every rung, labelled blind (Ctrl-C stops).
+
+    To serve them beside a curation project on one server: ps3-eval curate serve DIR --study S.
+    """
+    from ps3_eval.mrr.server import serve_studies
+
+    def ready(url: str) -> None:
+        out.print(f"labelling {', '.join(map(str, studies))} at {url}", highlight=False,
+                  soft_wrap=True)  # fmt: skip
+
+    serve_studies(studies, host=host, port=port, token=token, on_ready=ready)
+
+
 def _print_agreements(items: list[Any]) -> None:
     from ps3_eval.mrr.report import fmt_kappa
 
@@ -169,7 +195,7 @@ def _print_agreements(items: list[Any]) -> None:
         out.print(t)
 
 
-@app.command("auto")
+@app.command("auto", epilog=example("mrr auto"))
 def auto_cmd(
     target: Annotated[str, typer.Argument(help="A study folder, or a task name / card path.")],
     model: Annotated[str, typer.Option("--model", "-m", help="Backend, NAME or NAME:k=v,...")],
@@ -213,14 +239,13 @@ def auto_cmd(
     An item's MRR is the lowest rung from which it is right at every higher rung. Each rung is an
     ordinary run: running the same command again resumes it.
     """
-    from ps3_eval.cli import _rerun_resumes
     from ps3_eval.mrr.auto import auto_mrr
     from ps3_eval.mrr.kappa import agreement, study_agreement
     from ps3_eval.mrr.study import Study, is_study
-    from ps3_eval.progress import progress_view
+    from ps3_eval.progress import progress_view, rerun_resumes
 
     view = progress_view(err, quiet or as_json)
-    with _rerun_resumes(view, "the same command again"):
+    with rerun_resumes(view, "the same command again", err):
         result = auto_mrr(
             target,
             model,
@@ -276,7 +301,7 @@ def auto_cmd(
         out.print(f"[dim]saved under {saved}[/dim]", soft_wrap=True, highlight=False)
 
 
-@app.command("agreement")
+@app.command("agreement", epilog=example("mrr agreement"))
 def agreement_cmd(
     study: Annotated[Path, typer.Argument(help="The study folder.")],
     auto: Annotated[
@@ -305,7 +330,7 @@ def agreement_cmd(
     _print_agreements(items)
 
 
-@app.command("report")
+@app.command("report", epilog=example("mrr report"))
 def report_cmd(
     sources: Annotated[
         list[Path], typer.Argument(help="Study folders and automatic results (.json).")

@@ -1,9 +1,15 @@
-"""Human MRR labels: append-only rows in SQLite (WAL), safe for several writers at once.
+"""Human MRR labels: append-only rows in the study's SQLite file, safe for several writers at once.
 
 Every label is a new row (item, labeller, label, time, source); nothing is updated or deleted, so
 a labeller who changes their mind adds a label and the latest one per (item, labeller) counts.
-Each operation opens its own connection and writes in one immediate transaction, so threads of a
-web server, CLI imports and other processes can write at the same time without losing a row.
+The table is its own history: no label is ever lost to another one, whoever writes at once.
+
+The file is a :class:`ps3_eval.db.Database` (component ``mrr``): WAL mode, a durable commit
+before a write returns, one connection per thread, and each write in one immediate transaction,
+so threads of a web server, CLI imports and other processes write at the same time without
+losing a row. Files written before the store moved onto ``ps3_eval.db`` (tables ``labels`` and
+``meta`` only) open as they are: the first migration creates only what is missing, and the
+``meta`` row older versions check is kept, so they still read newer files.
 
 The store knows nothing of ladders: :class:`ps3_eval.mrr.study.Study` checks items and labels
 before they reach it.
@@ -11,20 +17,21 @@ before they reach it.
 
 from __future__ import annotations
 
-import contextlib
 import sqlite3
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
+from ps3_eval.db import Database, Migration, Schema
 from ps3_eval.errors import UsageError
 
 SCHEMA_VERSION = 1
+"""The label table's version in ``meta`` (what stores before ``ps3_eval.db`` checked)."""
 BUSY_TIMEOUT_S = 60.0
 """How long a writer waits for another one's transaction before giving up."""
 
-_SCHEMA = """
+_TABLES = """
 CREATE TABLE IF NOT EXISTS labels (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     item TEXT NOT NULL,
@@ -37,6 +44,27 @@ CREATE TABLE IF NOT EXISTS labels (
 CREATE INDEX IF NOT EXISTS labels_by_labeller ON labels (labeller, item);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
+
+
+def _first(conn: sqlite3.Connection) -> None:
+    """The label table, or nothing new for a file that already has it (refused if newer)."""
+    for statement in _TABLES.split(";"):
+        if statement.strip():
+            conn.execute(statement)
+    conn.execute(
+        "INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?)",
+        (str(SCHEMA_VERSION),),
+    )
+    row = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+    if int(row[0]) > SCHEMA_VERSION:
+        path = conn.execute("PRAGMA database_list").fetchone()[2]
+        raise UsageError(
+            f"{path} was written by a newer ps3-eval (label schema {row[0]}); upgrade."
+        )
+
+
+SCHEMA = Schema("mrr", (Migration(1, _first),))
+"""The label store's tables as a component of :mod:`ps3_eval.db`."""
 
 
 @dataclass(frozen=True)
@@ -96,46 +124,14 @@ class LabelStore:
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
-        with self._connect() as db:
-            db.execute("PRAGMA journal_mode=WAL")
-            db.executescript(_SCHEMA)
-            db.execute(
-                "INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?)",
-                (str(SCHEMA_VERSION),),
-            )
-            row = db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
-        if int(row[0]) > SCHEMA_VERSION:
-            raise UsageError(
-                f"{self.path} was written by a newer ps3-eval (label schema {row[0]}); upgrade."
-            )
-
-    @contextlib.contextmanager
-    def _connect(self) -> Iterator[sqlite3.Connection]:
         try:
-            db = sqlite3.connect(str(self.path), timeout=BUSY_TIMEOUT_S, isolation_level=None)
+            self.db = Database(self.path, [SCHEMA], busy_timeout=BUSY_TIMEOUT_S)
         except sqlite3.Error as exc:
             raise UsageError(f"cannot open the label store {self.path}: {exc}.") from None
-        try:
-            db.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
-            yield db
-        finally:
-            db.close()
 
-    @contextlib.contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
-        """One immediate transaction.
-
-        It takes the write lock up front, so it never fails midway on a lock another writer holds
-        (it waits for it instead, up to ``BUSY_TIMEOUT_S``).
-        """
-        with self._connect() as db:
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                yield db
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
-            db.execute("COMMIT")
+    def close(self) -> None:
+        """Close the file (every thread's connection)."""
+        self.db.close()
 
     def add(
         self,
@@ -148,8 +144,8 @@ class LabelStore:
     ) -> Label:
         """Store one label (``at`` defaults to now) and return it as stored."""
         when = format_time(at or datetime.now(timezone.utc))
-        with self._write() as db:
-            cur = db.execute(
+        with self.db.write(labeller) as tx:
+            cur = tx.execute(
                 "INSERT OR IGNORE INTO labels (item, labeller, label, at, source) "
                 "VALUES (?, ?, ?, ?, ?)",
                 (item, labeller, label, when, source),
@@ -158,7 +154,7 @@ class LabelStore:
                 row_id = int(cur.lastrowid or 0)
             else:  # the very same label at the very same time is already there
                 row_id = int(
-                    db.execute(
+                    tx.execute(
                         "SELECT id FROM labels WHERE item=? AND labeller=? AND label=? AND at=?",
                         (item, labeller, label, when),
                     ).fetchone()[0]
@@ -179,9 +175,9 @@ class LabelStore:
         """
         now = format_time(datetime.now(timezone.utc))
         added = skipped = 0
-        with self._write() as db:
+        with self.db.write(source) as tx:
             for item, labeller, label, at in rows:
-                cur = db.execute(
+                cur = tx.execute(
                     "INSERT OR IGNORE INTO labels (item, labeller, label, at, source) "
                     "VALUES (?, ?, ?, ?, ?)",
                     (item, labeller, label, format_time(at) if at else now, source),
@@ -205,31 +201,36 @@ class LabelStore:
         if where:
             sql += " WHERE " + " AND ".join(where)
         sql += " ORDER BY at, id"
-        with self._connect() as db:
-            rows = db.execute(sql, args).fetchall()
-        return [Label(r[0], r[1], r[2], r[3], parse_time(r[4]), r[5]) for r in rows]
+        return [
+            Label(r["id"], r["item"], r["labeller"], r["label"], parse_time(r["at"]), r["source"])
+            for r in self.db.query(sql, args)
+        ]
 
-    def latest(self) -> dict[tuple[str, str], Label]:
+    def latest(self, *, labeller: str | None = None) -> dict[tuple[str, str], Label]:
         """The label that counts for each (item, labeller): the latest one."""
         out: dict[tuple[str, str], Label] = {}
-        for lab in self.labels():  # in time order, so later ones replace earlier ones
+        for lab in self.labels(labeller=labeller):  # in time order: later ones replace earlier
             out[(lab.item, lab.labeller)] = lab
         return out
 
     def labellers(self) -> list[str]:
         """Everyone who has labelled, by name."""
-        with self._connect() as db:
-            rows = db.execute("SELECT DISTINCT labeller FROM labels ORDER BY labeller").fetchall()
-        return [r[0] for r in rows]
+        rows = self.db.query("SELECT DISTINCT labeller FROM labels ORDER BY labeller")
+        return [r["labeller"] for r in rows]
 
     def labelled_by(self, labeller: str) -> set[str]:
         """Items the labeller has labelled."""
-        with self._connect() as db:
-            rows = db.execute(
-                "SELECT DISTINCT item FROM labels WHERE labeller = ?", (labeller,)
-            ).fetchall()
-        return {r[0] for r in rows}
+        rows = self.db.query("SELECT DISTINCT item FROM labels WHERE labeller = ?", (labeller,))
+        return {r["item"] for r in rows}
+
+    def counts(self) -> dict[str, int]:
+        """Labeller -> how many items they have labelled."""
+        rows = self.db.query(
+            "SELECT labeller, COUNT(DISTINCT item) AS n FROM labels GROUP BY labeller "
+            "ORDER BY labeller"
+        )
+        return {r["labeller"]: int(r["n"]) for r in rows}
 
     def __len__(self) -> int:
-        with self._connect() as db:
-            return int(db.execute("SELECT COUNT(*) FROM labels").fetchone()[0])
+        row = self.db.one("SELECT COUNT(*) AS n FROM labels")
+        return int(row["n"]) if row else 0

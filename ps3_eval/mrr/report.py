@@ -390,10 +390,8 @@ def build_mrr_report(
         paper: Draw the paper's Figure 8 points (approximate) beside the measured ones.
         seed: Seed of the bootstrap.
     """
-    from plotly.offline import get_plotlyjs
-
-    from ps3_eval.report.page import _CSS
-    from ps3_eval.report.page import _table as table
+    from ps3_eval.report.page import html_document
+    from ps3_eval.report.page import html_table as table
 
     if not sources:
         raise UsageError("give at least one study folder or automatic result.")
@@ -452,11 +450,11 @@ def build_mrr_report(
         )
     page = folder / "report.html"
     page.write_text(
-        f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
-        f"<style>{_CSS}</style><script>{get_plotlyjs()}</script></head><body>"
-        f"<h1>{html.escape(title)}</h1><p class='note'>Minimum recognizable resolution (MRR): "
-        "the lowest resolution at which an item's question can be answered.</p>"
-        f"{''.join(sections)}</body></html>",
+        html_document(
+            title,
+            "<p class='note'>Minimum recognizable resolution (MRR): the lowest resolution at "
+            f"which an item's question can be answered.</p>{''.join(sections)}",
+        ),
         encoding="utf-8",
     )
     data = folder / "mrr.json"

@@ -230,6 +230,18 @@ class Study:
         """The study's label store (created on first use)."""
         return LabelStore(self.dir / LABELS_FILE)
 
+    def close(self) -> None:
+        """Close the label store, if it was opened (a server does when it stops)."""
+        store = self.__dict__.pop("labels", None)
+        if store is not None:
+            store.close()
+
+    def __enter__(self) -> Study:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     def add_label(
         self,
         item: str,

@@ -26,7 +26,8 @@ def _with_n(value: MetricValue | None) -> str:
     return "-" if value is None else f"{_fmt(value.mean)} (n={value.n})"
 
 
-def _table(headers: list[str], rows: list[list[str]], classes: list[str] | None = None) -> str:
+def html_table(headers: list[str], rows: list[list[str]], classes: list[str] | None = None) -> str:
+    """An HTML table of text cells (every cell escaped); ``classes`` names a class per row."""
     head = "".join(f"<th>{html.escape(h)}</th>" for h in headers)
     body = "".join(
         (f"<tr class='{c}'>" if c else "<tr>")
@@ -37,7 +38,7 @@ def _table(headers: list[str], rows: list[list[str]], classes: list[str] | None 
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
-_CSS = """
+PAGE_CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2rem auto;
 max-width:1100px;color:#222;padding:0 1rem}
 table{border-collapse:collapse;margin:1rem 0;font-size:.9rem}
@@ -52,6 +53,21 @@ tr.incomplete td{background:#fff4e5}
 figure{margin:1rem 0}
 .ok{color:#087f23;font-weight:bold}.bad{color:#c62828;font-weight:bold}.none{color:#888}.seen{color:#666;font-size:11px}
 """
+"""The style of every generated report page (run reports, MRR reports)."""
+
+
+def html_document(title: str, body: str) -> str:
+    """A self-contained report page: the shared style, plotly.js inlined, the title, ``body``.
+
+    ``body`` is HTML the caller built (escaping what came from data); the title is escaped here.
+    """
+    from plotly.offline import get_plotlyjs
+
+    return (
+        f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
+        f"<style>{PAGE_CSS}</style><script>{get_plotlyjs()}</script></head><body>"
+        f"<h1>{html.escape(title)}</h1>{body}</body></html>"
+    )
 
 
 THUMBNAIL_PX = 240
@@ -286,10 +302,8 @@ def render_html(
     Everything that comes from data or models is escaped; the gallery of the details each run
     read or missed is built from the runs' records alone.
     """
-    from plotly.offline import get_plotlyjs
-
     classes = ["" if r.complete else "incomplete" for r in rows]
-    main = _table(*summary_table(rows), classes)
+    main = html_table(*summary_table(rows), classes)
     incomplete = [r for r in rows if not r.complete]
     warn = (
         "<p class='warn'>"
@@ -309,7 +323,7 @@ def render_html(
             "<h2>Beside the paper</h2>"
             + notes
             + (
-                _table(*paper_table(paper))
+                html_table(*paper_table(paper))
                 if paper
                 else "<p class='note'>No run matches a row of the requested paper tables (same "
                 "task, metric and settings).</p>"
@@ -321,10 +335,11 @@ def render_html(
         )
     if any(r.by_mrr for r in rows):
         sections.append(
-            "<h2>Per designed MRR bucket</h2>" + _table(*breakdown_table(rows, "by_mrr", "MRR "))
+            "<h2>Per designed MRR bucket</h2>"
+            + html_table(*breakdown_table(rows, "by_mrr", "MRR "))
         )
     if any(r.by_category for r in rows):
-        sections.append("<h2>Per category</h2>" + _table(*breakdown_table(rows, "by_category")))
+        sections.append("<h2>Per category</h2>" + html_table(*breakdown_table(rows, "by_category")))
     if figures:
         sections.append("<h2>Figures</h2>" + "".join(f.html() for f in figures))
     shown = _gallery(rows, gallery or {})
@@ -333,9 +348,8 @@ def render_html(
     runs = "".join(
         f"<li>{html.escape(r.label)}: <code>{html.escape(str(r.dir))}</code></li>" for r in rows
     )
-    return (
-        f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
-        f"<style>{_CSS}</style><script>{get_plotlyjs()}</script></head><body>"
-        f"<h1>{html.escape(title)}</h1><p class='note'>{html.escape(intro)}</p>{warn}{said}"
-        f"{''.join(sections)}{shown}<h2>Runs</h2><ul class='runs'>{runs}</ul></body></html>"
+    return html_document(
+        title,
+        f"<p class='note'>{html.escape(intro)}</p>{warn}{said}"
+        f"{''.join(sections)}{shown}<h2>Runs</h2><ul class='runs'>{runs}</ul>",
     )

@@ -1,8 +1,9 @@
-"""The local web layer shared by the labelling tools (curation now; MRR labelling next).
+"""The local web layer shared by the labelling tools: curation and MRR labelling.
 
-One ASGI app per ``serve`` call, built by :func:`ps3_eval.web.app.create_app` from the routes of
-the tools it hosts, behind one set of safety rules (:mod:`ps3_eval.web.security`): loopback by
-default and a token for any other address, same-origin checks on every state-changing request,
+One ASGI app per ``serve`` call, built by :func:`ps3_eval.web.app.create_app` from the sections
+of the tools it hosts (a curation project at ``/``, MRR studies under ``/mrr/<name>/``), behind
+one set of safety rules (:mod:`ps3_eval.web.security`): loopback by default and a token for any
+other address, same-origin checks on every state-changing request,
 request size limits, and ids (never paths) in every URL. Deep-zoom tiles and resolution previews
 are made on the server (:mod:`ps3_eval.web.tiles`); pages are plain HTML, JS and CSS files in
 ``static/`` (no build step), with OpenSeadragon vendored beside its license.

@@ -6,11 +6,15 @@ import asyncio
 import contextlib
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 import uvicorn
 
-from ps3_eval.web.security import ASGIApp, Security, check_bind
+from ps3_eval.web.security import ASGIApp, Security, check_bind, new_token
+
+if TYPE_CHECKING:
+    from ps3_eval.web.app import Section
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +60,47 @@ def serve_forever(
 
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(main())
+
+
+def resolve_token(host: str, token: str | None) -> str | None:
+    """The token a server will require: ``"auto"`` becomes a random one; checked against the host.
+
+    Raises:
+        UsageError: a non-loopback host without a token, or a token too short.
+    """
+    if token == "auto":
+        token = new_token()
+    check_bind(host, token)
+    return token
+
+
+def serve_sections(
+    sections: Sequence[Section],
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8765,
+    token: str | None = None,
+    on_ready: Callable[[str], None] | None = None,
+) -> None:
+    """Serve the sections on one server until interrupted.
+
+    Args:
+        sections: the tools to host (see :func:`ps3_eval.web.app.create_app`).
+        host: the address to listen on (loopback by default; any other needs a token).
+        port: the port (0 picks a free one).
+        token: required on every request when set (already resolved: see :func:`resolve_token`).
+        on_ready: called with the address to open (with ``?token=`` when there is one).
+    """
+    from ps3_eval.web.app import create_app
+
+    security = Security(host=host, token=token)
+    app = create_app(sections, security)
+
+    def ready(url: str) -> None:
+        if on_ready is not None:
+            on_ready(f"{url}/?token={token}" if token else f"{url}/")
+
+    serve_forever(app, security, port, ready)
 
 
 class BackgroundServer:

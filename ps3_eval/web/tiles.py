@@ -65,11 +65,26 @@ class ImageTiles:
         self,
         resolve: Callable[[Hashable], Path],
         *,
+        shown_size: Callable[[Hashable], tuple[int, int]] | None = None,
         cache_images: int = 4,
         tile_size: int = TILE_SIZE,
         overlap: int = OVERLAP,
     ) -> None:
+        """Tiles of the images ``resolve(key)`` names.
+
+        Args:
+            resolve: where an image's file is (a key is never a path from a request).
+            shown_size: when given, the size to show an image at: a smaller file (an image
+                downsampled to a lower resolution) is enlarged to it with nearest-neighbour, so
+                its pyramid has the same geometry as the original's and each of its pixels stays
+                visible. Viewers of several resolutions of one image then line up exactly and
+                nothing in the tiles' layout tells them apart.
+            cache_images: decoded images (with their pyramids) kept in memory.
+            tile_size: DZI tile side in pixels.
+            overlap: DZI tile overlap in pixels.
+        """
         self.resolve = resolve
+        self.shown_size = shown_size
         self.tile_size = tile_size
         self.overlap = overlap
         self._cache: OrderedDict[Hashable, _Pyramid] = OrderedDict()
@@ -90,6 +105,10 @@ class ImageTiles:
                 if hit is not None:
                     return hit
             img, _ = decode(ImageSource(path=str(self.resolve(key))))
+            if self.shown_size is not None:
+                w, h = self.shown_size(key)
+                if img.width < w or img.height < h:
+                    img = img.resize((w, h), Image.Resampling.NEAREST)
             pyramid = _Pyramid(img, {}, threading.Lock())
             with self._lock:
                 self._cache[key] = pyramid

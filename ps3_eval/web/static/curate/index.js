@@ -27,6 +27,7 @@ async function load() {
   document.getElementById("title").textContent = `Curation: ${info.data.name}`;
   document.title = `Curation: ${info.data.name}`;
   document.getElementById("who").replaceChildren(ps3.reviewerField());
+  document.getElementById("sections").replaceChildren(await ps3.sectionLinks("/"));
   document.getElementById("progress").replaceChildren(progressView(info.data));
   const frames = await api("GET", "/api/frames");
   if (!frames.ok) { say(frames.data.error, "error"); return; }

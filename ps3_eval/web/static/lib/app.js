@@ -17,7 +17,8 @@ const ps3 = (() => {
   async function api(method, path, body) {
     const headers = { Accept: "application/json" };
     const name = reviewer();
-    if (name) headers["X-Reviewer"] = name;
+    // Percent-encoded: a header carries Latin-1 only, and a name may be any text.
+    if (name) headers["X-Reviewer"] = encodeURIComponent(name);
     const init = { method, headers, credentials: "same-origin" };
     if (body !== undefined) {
       headers["Content-Type"] = "application/json";
@@ -62,17 +63,25 @@ const ps3 = (() => {
     box.className = kind ? `message ${kind}` : "message";
   }
 
-  // The reviewer field of a page header.
-  function reviewerField(onChange) {
+  // The name field of a page header (one name for every tool of the server).
+  function reviewerField(onChange, label) {
     const input = el("input", {
       id: "reviewer", placeholder: "your name", value: reviewer(), maxlength: 64,
-      title: "Saved with every change you make (audit log, progress per reviewer)",
+      title: "Saved with every change you make (audit log, progress per person)",
     });
     input.addEventListener("change", () => {
       setReviewer(input.value);
       if (onChange) onChange(input.value);
     });
-    return el("label", { class: "reviewer" }, "Reviewer ", input);
+    return el("label", { class: "reviewer" }, `${label || "Reviewer"} `, input);
+  }
+
+  // Links to the other tools this server hosts (nothing when it hosts one).
+  async function sectionLinks(here) {
+    const res = await api("GET", "/api/sections");
+    if (!res.ok || res.data.length < 2) return el("span", {});
+    return el("nav", { class: "sections" }, res.data.map((s) =>
+      s.url === here ? el("strong", {}, s.title) : el("a", { href: s.url }, s.title)));
   }
 
   // True when a key press belongs to a text field rather than to the page's shortcuts.
@@ -82,5 +91,5 @@ const ps3 = (() => {
       || t.isContentEditable);
   }
 
-  return { api, el, say, reviewer, setReviewer, reviewerField, typing };
+  return { api, el, say, reviewer, setReviewer, reviewerField, sectionLinks, typing };
 })();
