@@ -388,7 +388,7 @@ EXAMPLES = {
     "export lmms": "ps3-eval export lmms probe4k --to lmms_tasks/probe4k",
     "demo": "ps3-eval demo --n 12",
     "export submission": "ps3-eval export submission runs/mmbench__hf__0123456789 --to test.xlsx",
-    "paper recipe": "ps3-eval paper recipe table1 --row "VILA-HD-4K-8B 18%" --to table1.yaml",
+    "paper recipe": "ps3-eval paper recipe table1 --row 15 --to table1.yaml",
     "curate frames": "ps3-eval curate frames drive.mp4 --project annotations/drive --per-video 5",
     "curate serve": "ps3-eval curate serve annotations/drive",
     "curate generate": "ps3-eval curate generate annotations/drive -m openai:model=gpt-4o",
