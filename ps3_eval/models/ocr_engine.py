@@ -389,9 +389,9 @@ class OcrEngine:
             larger than ``max_pixels``. Each tile's probability map is kept
             for its core and stitched into one map of the whole reading, on
             which text boxes are found once, so text crossing a tile border
-            is one line. Small tiles also run faster per pixel on a CPU; a
-            3780-pixel reading in one pass took 1.4 GB of memory, in tiles
-            about 0.1 GB.
+            is one line. Small tiles also run faster per pixel on a CPU: a
+            3780-pixel reading peaked 1.4 GB above the process in one pass
+            and 0.3 GB in tiles, in less time (``perf/full_read.py``).
         margin: Context in pixels each tile has around its core (a multiple
             of 32 keeps the tiles on the detector's grid).
         max_pixels: Readings of at most this many pixels are detected in one
