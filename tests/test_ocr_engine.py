@@ -242,16 +242,16 @@ def test_selection_argument_validation(engine, frame) -> None:  # type: ignore[n
         engine.read_selective(img, 3780, select=1.5)
 
 
-def test_tiled_detection_deduplicates_lines() -> None:
+def test_tiled_detection_keeps_lines_whole_across_tile_borders() -> None:
     pytest.importorskip("rapidocr_onnxruntime", reason="rapidocr_onnxruntime is not installed")
     from ps3_eval.models.ocr_engine import OcrEngine
 
-    tiled = OcrEngine(threads=2, tile=384, overlap=192)
+    tiled = OcrEngine(threads=2, tile=192, margin=32, max_pixels=0)
     img = Image.new("RGB", (900, 420), (255, 255, 255))
     draw = ImageDraw.Draw(img)
     font = _font(34)
     words = ["ALPHA 17", "BRAVO 42", "DELTA 93"]
-    # Placed so that every word straddles a tile border (tiles start at 0/192/384/516).
+    # Placed so that every word straddles a tile border (cores start at 0/192/384/576/768).
     for i, word in enumerate(words):
         draw.text((120 + 230 * i, 60 + 120 * i), word, font=font, fill=(0, 0, 0))
     res = tiled.read_full(img, 900)
@@ -259,6 +259,28 @@ def test_tiled_detection_deduplicates_lines() -> None:
     for word in words:
         assert texts.count(word.replace(" ", "")) == 1, texts
     assert len(res.lines) == len(words), texts
+
+
+def test_a_tiled_full_resolution_read_of_a_probe4k_scene_reads_as_one_pass(engine) -> None:  # type: ignore[no-untyped-def]
+    # A 4K-detail probe4k item, read at full resolution in tiles (as every reading above
+    # max_pixels is) and in one detector pass; a 1536x1024 cut around the detail keeps the
+    # single pass small. The tiles' maps are stitched, so lines crossing tile borders are whole.
+    from ps3_eval.models.ocr_engine import OcrEngine
+    from ps3_eval.tasks.probe4k import render_item
+
+    image, fields = render_item(0, 2, "gaming", "4K", 1)
+    x0, y0, x1, y1 = fields["bbox"]
+    left = min(max(0, (x0 + x1) // 2 - 768), image.width - 1536)
+    top = min(max(0, (y0 + y1) // 2 - 512), image.height - 1024)
+    cut = image.crop((left, top, left + 1536, top + 1024))
+    tiled = OcrEngine(threads=2, max_pixels=0).read_full(cut, 1536)
+    single = engine.read_full(cut, 1536)
+    assert tiled.scale == single.scale == 1.0
+    choices = list(fields["choices"])
+    gold = "ABCD".index(fields["answer"])
+    assert match_option(single.lines, choices)[0] == gold
+    assert match_option(tiled.lines, choices)[0] == gold
+    assert [ln.text for ln in tiled.lines] == [ln.text for ln in single.lines]
 
 
 def _loading_dock_box() -> tuple[float, float, float, float]:

@@ -66,7 +66,7 @@ class OcrReader(Backend):
     )
     Args = OcrReaderArgs
     args: OcrReaderArgs
-    version = "4"
+    version = "5"
     code_modules = (
         "ps3_eval.models.ocr_reader",
         "ps3_eval.models.ocr_engine",
