@@ -228,5 +228,6 @@ def test_ctrl_c_in_mrr_auto_keeps_the_rung_and_says_how_to_resume(tmp_path: Path
     proc.send_signal(signal.SIGINT)
     _, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 130
-    assert "Interrupted; every finished sample is saved. Resume with:\n  the same command again" in stderr
+    said = "Interrupted; every finished sample is saved. Resume with:\n  the same command again"
+    assert said in stderr
     assert load_run(samples.parent).spec.image_side == 756  # the first rung, kept
