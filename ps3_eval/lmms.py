@@ -33,12 +33,12 @@ class LmmsTask:
 
     def doc_to_visual(self, doc: dict[str, Any]) -> list[Any]:
         """The row's image as RGB."""
-        from ps3_eval.runner.images import decode_bytes
+        from ps3_eval.images import decode_bytes, upright_rgb
 
         image = doc["image"]
         if isinstance(image, dict):  # a dataset without the Image feature decoded
-            return [decode_bytes(image["bytes"])]  # the runner's reader: EXIF orientation too
-        return [image.convert("RGB")]
+            return [decode_bytes(image["bytes"])]
+        return [upright_rgb(image)]  # decoded by datasets: oriented and converted as ours are
 
     def doc_to_text(
         self, doc: dict[str, Any], lmms_eval_specific_kwargs: dict[str, Any] | None = None

@@ -33,6 +33,7 @@ from PIL import Image
 from ps3_eval.curate.project import Project, cli_actor, model_label
 from ps3_eval.db import now
 from ps3_eval.errors import Ps3EvalError, UsageError
+from ps3_eval.images import decode
 from ps3_eval.models import Backend, build_model, parse_model_spec
 from ps3_eval.records import (
     GenerationConfig,
@@ -43,7 +44,6 @@ from ps3_eval.records import (
     Sample,
     TextPart,
 )
-from ps3_eval.runner.images import decode
 from ps3_eval.runner.pipeline import decode_all
 
 log = logging.getLogger(__name__)

@@ -17,6 +17,7 @@ from datetime import datetime
 from typing import Any
 
 from ps3_eval.errors import DataError
+from ps3_eval.images import decode, encode_png, probe, shrink_to_side
 from ps3_eval.models import Backend
 from ps3_eval.records import (
     ErrorKind,
@@ -33,7 +34,6 @@ from ps3_eval.records import (
     utcnow,
 )
 from ps3_eval.runner.cache import ResponseCache
-from ps3_eval.runner.images import decode, encode_png, probe, shrink_to_side
 from ps3_eval.runner.judge import Judge
 from ps3_eval.runner.store import RunStore
 from ps3_eval.scoring import Score, answer_text
