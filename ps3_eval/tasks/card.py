@@ -14,6 +14,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from ps3_eval.errors import UsageError
+from ps3_eval.paths import card_dirs
 from ps3_eval.records import GenerationConfig
 
 DEFAULT_MC_PROMPT = (
@@ -199,24 +200,6 @@ class CardFile(BaseModel):
     digest: str
 
 
-def builtin_dirs() -> list[Path]:
-    """Folders searched for cards: ``$PS3_EVAL_TASKS`` entries, then the shipped cards.
-
-    The shipped cards are the package ``ps3_eval.benchmarks`` (the checkout's benchmarks/ folder
-    in an editable install, a folder inside site-packages in a wheel install).
-    """
-    import os
-
-    dirs = [Path(p) for p in os.environ.get("PS3_EVAL_TASKS", "").split(os.pathsep) if p]
-    try:
-        import ps3_eval.benchmarks as shipped
-
-        dirs.extend(Path(p) for p in shipped.__path__)
-    except ImportError:  # a source tree used without installing: the checkout's folder
-        dirs.append(Path(__file__).resolve().parents[2] / "benchmarks")
-    return dirs
-
-
 def read_card(path: Path) -> CardFile:
     """Parse and validate one card file."""
     from ps3_eval.yamlfile import read_mapping, validate
@@ -229,7 +212,7 @@ def read_card(path: Path) -> CardFile:
 def discover() -> dict[str, Path]:
     """Registered task names -> card files (first folder wins)."""
     found: dict[str, Path] = {}
-    for folder in builtin_dirs():
+    for folder in card_dirs():
         if not folder.is_dir():
             continue
         for path in sorted(folder.glob("*.y*ml")):
