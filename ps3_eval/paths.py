@@ -78,7 +78,3 @@ def web_static_dir() -> Path:
     """Pages, scripts and styles of the web tools; ``lib/`` holds vendored libraries."""
     return _PACKAGE / "web" / "static"
 
-
-def api_prices_file() -> Path:
-    """The price table of the API backends shipped with the package."""
-    return _PACKAGE / "models" / "api" / "prices.json"

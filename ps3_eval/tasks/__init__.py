@@ -12,6 +12,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from ps3_eval.errors import DataError, UsageError
+from ps3_eval.plugins import hook_file, load_hook
 from ps3_eval.records import (
     GenerationConfig,
     ImagePart,
@@ -21,7 +22,15 @@ from ps3_eval.records import (
     Sample,
     TextPart,
 )
-from ps3_eval.scoring import Score, Scorer, get_scorer, letter_of, list_scorers
+from ps3_eval.scoring import (
+    JudgedScorer,
+    Score,
+    Scorer,
+    get_scorer,
+    judged,
+    letter_of,
+    list_scorers,
+)
 from ps3_eval.scoring.aggregate import get_aggregation
 from ps3_eval.tasks.card import (
     RESERVED_ARGS,
@@ -30,7 +39,6 @@ from ps3_eval.tasks.card import (
     TaskCard,
     discover,
     find_card,
-    load_hook,
     read_card,
 )
 from ps3_eval.tasks.loading import LAYOUTS, Rows, open_rows
@@ -82,6 +90,8 @@ class Task:
         self.card_digest = _digest_with_hooks(card_file.digest, self.card, base)
         """The card file's hash, extended by the ``file.py`` hooks it names (loader, scorer)."""
         self.scorer: Scorer = get_scorer(self.card.scorer, base)
+        self.judged_scorer: JudgedScorer | None = judged(self.scorer)
+        """The scorer again when it reads a judge's extraction (``None`` for rules only)."""
         get_aggregation(self.card.aggregation)  # an unknown name fails here, before any call
         self.fields: FieldMap = self.card.fields
         """The column map in use (the card's, or its VLMEvalKit variant for a TSV)."""
@@ -444,7 +454,12 @@ class Task:
             return Score({}, None, {"no_reference": "the split's answers are not published"})
         if extraction is None:
             return self.scorer(prediction, sample)
-        return self.scorer(prediction, sample, extraction=extraction)  # type: ignore[call-arg]
+        if self.judged_scorer is None:
+            raise UsageError(
+                f"task '{self.name}': the scorer '{self.card.scorer}' asked for a judge (its "
+                f"Score has a judge_prompt) but takes no extraction= argument to read the reply."
+            )
+        return self.judged_scorer(prediction, sample, extraction=extraction)
 
 
 def _digest_with_hooks(card_digest: str, card: TaskCard, base: Path | None) -> str:
@@ -458,13 +473,8 @@ def _digest_with_hooks(card_digest: str, card: TaskCard, base: Path | None) -> s
     h = hashlib.sha256(card_digest.encode())
     read = False
     for ref in (card.source.loader, card.scorer):
-        target = (ref or "").rpartition(":")[0]
-        path = Path(target)
-        if not target.endswith(".py"):
-            continue
-        if not path.is_absolute() and base is not None:
-            path = base / path
-        if path.is_file():
+        path = hook_file(ref or "", base)
+        if path is not None and path.is_file():
             h.update(path.read_bytes())
             read = True
     return h.hexdigest()[:16] if read else card_digest

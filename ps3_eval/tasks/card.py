@@ -3,10 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import importlib
-import importlib.util
-import sys
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
 
@@ -242,32 +238,3 @@ def find_card(task: str) -> CardFile:
             f"unknown task '{task}'.{hint} Valid tasks: {valid} (or pass a card file path)."
         )
     return read_card(cards[task])
-
-
-def load_hook(ref: str, base: Path | None, what: str) -> Callable[..., Any]:
-    """Import ``module:function`` or ``file.py:function`` (relative to the card's folder)."""
-    target, sep, attr = ref.rpartition(":")
-    if not sep or not attr:
-        raise UsageError(f"{what} '{ref}' must look like module:function or file.py:function.")
-    if target.endswith(".py"):
-        file = Path(target)
-        if not file.is_absolute() and base is not None:
-            file = base / file
-        if not file.is_file():
-            raise UsageError(f"{what} file {file} does not exist.")
-        mod_name = f"_ps3_eval_hook_{hashlib.sha1(str(file).encode()).hexdigest()[:8]}"
-        spec = importlib.util.spec_from_file_location(mod_name, file)
-        if spec is None or spec.loader is None:
-            raise UsageError(f"cannot import {what} file {file}.")
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[mod_name] = module
-        spec.loader.exec_module(module)
-    else:
-        try:
-            module = importlib.import_module(target)
-        except ImportError as exc:
-            raise UsageError(f"cannot import {what} module '{target}': {exc}.") from None
-    fn = getattr(module, attr, None)
-    if not callable(fn):
-        raise UsageError(f"{what} '{ref}': no function '{attr}' in {target}.")
-    return fn  # type: ignore[no-any-return]

@@ -15,6 +15,7 @@ import os
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
@@ -33,7 +34,6 @@ from ps3_eval.models.api.limits import (
 from ps3_eval.models.api.payload import ImagePolicy, Prepared, prepare_all
 from ps3_eval.models.api.vision import VisionRule
 from ps3_eval.models.base import Backend, ModelArgs
-from ps3_eval.paths import api_prices_file
 from ps3_eval.records import ImagePart, ModelOutput, Request, TextPart, Timing, Usage
 
 logger = logging.getLogger(__name__)
@@ -85,7 +85,7 @@ def load_prices(path: str | None) -> dict[str, Any]:
         if path:
             text = Path(path).expanduser().read_text(encoding="utf-8")
         else:
-            text = api_prices_file().read_text(encoding="utf-8")
+            text = resources.files("ps3_eval.models.api").joinpath("prices.json").read_text()
         table = json.loads(text)
     except OSError as exc:
         raise UsageError(f"cannot read price table {path}: {exc.strerror}.") from None
