@@ -287,13 +287,27 @@ class Task:
             ) from None
 
     def build_request(
-        self, sample: Sample, images: list[ImagePart], generation: GenerationConfig | None = None
+        self,
+        sample: Sample,
+        images: list[ImagePart],
+        generation: GenerationConfig | None = None,
+        *,
+        prompt: str | None = None,
     ) -> Request:
-        """One user message with the images first, then the prompt text."""
+        """One user message with the images first, then the prompt text.
+
+        Args:
+            sample: The sample asked.
+            images: Its images, prepared for the model.
+            generation: Decoding settings replacing the task's.
+            prompt: The sample's :meth:`prompt_text` when the caller has built it already (the
+                runner records it too), so it is built once per sample.
+        """
+        text = self.prompt_text(sample) if prompt is None else prompt
         messages = []
         if self.card.system:
             messages.append(Message(role="system", content=[TextPart(text=self.card.system)]))
-        content: list[TextPart | ImagePart] = [*images, TextPart(text=self.prompt_text(sample))]
+        content: list[TextPart | ImagePart] = [*images, TextPart(text=text)]
         messages.append(Message(role="user", content=content))
         return Request(
             sample_id=sample.id,
