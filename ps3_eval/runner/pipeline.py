@@ -31,6 +31,7 @@ from ps3_eval.records import (
     Sample,
     SampleResult,
     Timing,
+    primary_metric,
     utcnow,
 )
 from ps3_eval.runner.cache import ResponseCache
@@ -51,7 +52,8 @@ class Progress:
     errors: int = 0
     """Failed samples in this session."""
     metric: str | None = None
-    """Name of the running metric (the first one the scorer reports)."""
+    """Name of the running metric: the card's primary one where samples carry it (set it before
+    the first result), else the first one the scorer reports."""
     metric_sum: float = 0.0
     metric_n: int = 0
     resumed: int = 0
@@ -70,8 +72,8 @@ class Progress:
         if result.error is not None:
             self.errors += 1
             return
-        if self.metric is None and result.scores:
-            self.metric = next(iter(result.scores))
+        if self.metric_n == 0 and result.scores:
+            self.metric = primary_metric(result.scores, self.metric)
         if self.metric in result.scores:
             self.metric_sum += result.scores[self.metric]
             self.metric_n += 1

@@ -175,6 +175,10 @@ class TaskCard(_Card):
     """Registered scorer name, or ``module:function`` / ``file.py:function`` for a custom one."""
     aggregation: str = "mean"
     """How sample scores become metrics: ``mean``, ``ocrbench`` (totals), ``circular``."""
+    primary_metric: str | None = None
+    """The metric tables, figures, comparisons, sweeps and MRR studies use when none is asked
+    for. Unset: the scorer's first (``register_scorer(metrics=...)``); for a custom scorer that
+    names none, the run's first metric by name."""
 
     @property
     def default_prompt(self) -> str:

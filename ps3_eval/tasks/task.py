@@ -19,8 +19,8 @@ from typing import Any
 from ps3_eval.errors import DataError, UsageError
 from ps3_eval.plugins import hook_file, load_hook
 from ps3_eval.records import GenerationConfig, ImagePart, Message, Request, Sample, TextPart
-from ps3_eval.scoring import JudgedScorer, Score, Scorer, get_scorer, judged
-from ps3_eval.scoring.aggregate import get_aggregation
+from ps3_eval.scoring import JudgedScorer, Score, Scorer, get_scorer, judged, scorer_metrics
+from ps3_eval.scoring.aggregate import aggregation_metrics, get_aggregation
 from ps3_eval.tasks.card import RESERVED_ARGS, CardFile, PromptVariant, TaskCard
 from ps3_eval.tasks.fields import BrokenSample, RowMapping, blank, check_answer
 from ps3_eval.tasks.loading import Rows, open_rows
@@ -64,6 +64,9 @@ class Task:
         self.judged_scorer: JudgedScorer | None = judged(self.scorer)
         """The scorer again when it reads a judge's extraction (``None`` for rules only)."""
         get_aggregation(self.card.aggregation)  # an unknown name fails here, before any call
+        self.primary_metric = _primary_metric(self.card)
+        """The metric reported when none is asked for: the card's, else its scorer's first
+        (``None`` for a custom scorer that names no metric: the run's first by name)."""
         check_answer(self.card, self.card.fields, "fields.answer")
         self._opened: Opened | None = None
 
@@ -336,6 +339,25 @@ class Task:
                 f"Score has a judge_prompt) but takes no extraction= argument to read the reply."
             )
         return self.judged_scorer(prediction, sample, extraction=extraction)
+
+
+def _primary_metric(card: TaskCard) -> str | None:
+    """The card's ``primary_metric``, checked against what its scorer and aggregation make.
+
+    Raises:
+        UsageError: for a name the built-in scorer and aggregation do not produce.
+    """
+    scored = scorer_metrics(card.scorer)
+    if card.primary_metric is None:
+        return scored[0] if scored else None
+    made = (*scored, *aggregation_metrics(card.aggregation))
+    if scored and card.primary_metric not in made:
+        raise UsageError(
+            f"task '{card.name}': primary_metric '{card.primary_metric}' is not a metric of the "
+            f"scorer '{card.scorer}' (aggregation '{card.aggregation}'); it makes "
+            f"{', '.join(made)}."
+        )
+    return card.primary_metric
 
 
 def _digest_with_hooks(card_digest: str, card: TaskCard, base: Path | None) -> str:
