@@ -89,9 +89,9 @@ def runs_df(paths: str | Path | Iterable[str | Path] = "runs") -> pd.DataFrame:
     """One row per run: task, model, ``arg.*`` arguments, each metric with its CI, latency, tokens.
 
     Each metric ``m`` gives the columns ``m``, ``m.ci_low`` and ``m.ci_high``; ``metric`` names
-    the run's primary (first) metric. ``image_side`` and ``no_image`` say how the images were
-    shown (the rungs of a resolution ladder differ only there; see :func:`images_shown`). Only
-    ``spec.json`` and ``summary.json`` are read.
+    the run's primary metric (its card's ``primary_metric``). ``image_side`` and ``no_image`` say
+    how the images were shown (the rungs of a resolution ladder differ only there; see
+    :func:`images_shown`). Only ``spec.json`` and ``summary.json`` are read.
     """
     import pandas as pd
 
@@ -113,7 +113,7 @@ def runs_df(paths: str | Path | Iterable[str | Path] = "runs") -> pd.DataFrame:
             "n_total": s.n_total if s else None,
             "n": s.n if s else None,
             "n_errors": s.n_errors if s else None,
-            "metric": next(iter(s.metrics), None) if s else None,
+            "metric": s.primary if s else None,
         }
         for name, mv in (s.metrics if s else {}).items():
             row.update({name: mv.mean, f"{name}.ci_low": mv.ci_low, f"{name}.ci_high": mv.ci_high})

@@ -732,7 +732,7 @@ def export_submission_cmd(
     to: Annotated[Path, typer.Option("--to", help="The file to write (.xlsx).")],
 ) -> None:
     """Write a run in its benchmark server's submission format (MMBench's Excel file)."""
-    from ps3_eval.tasks.submission import export_submission
+    from ps3_eval.submission import export_submission
 
     path = export_submission(run_dir, to)
     out.print(f"wrote {path}", soft_wrap=True, highlight=False)

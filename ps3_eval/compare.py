@@ -16,7 +16,7 @@ from pydantic import BaseModel, Field
 
 from ps3_eval.analysis import load_run
 from ps3_eval.errors import UsageError
-from ps3_eval.records import SampleResult
+from ps3_eval.records import SampleResult, primary_metric
 from ps3_eval.scoring.stats import bootstrap_ci
 
 
@@ -131,9 +131,9 @@ def compare_runs(
         )
     names = [m for m in sa[shared[0]].scores if m in sb[shared[0]].scores]
     if metric is None:
-        if not names:
+        metric = primary_metric(names, a.spec.primary_metric)
+        if metric is None:
             raise UsageError("the runs share no metric; pass --metric.")
-        metric = names[0]
     missing = [
         sid for sid in shared if metric not in sa[sid].scores or metric not in sb[sid].scores
     ]

@@ -152,7 +152,8 @@ def print_summary(summary: RunSummary, console: Console = out, run_dir: Path | N
         "metric", "value", "95% CI", "interval", "n",
         title=f"{s.spec.task} x {s.spec.model}  [dim]{s.run_id}[/dim]",
     )  # fmt: skip
-    for name, mv in s.metrics.items():
+    for name in sorted(s.metrics, key=lambda n: n != s.primary):  # the primary metric first
+        mv = s.metrics[name]
         t.add_row(name, fmt(mv.mean), _ci(mv), mv.method, str(mv.n))
     console.print(t)
     console.print(
@@ -259,7 +260,7 @@ def _count(v: Any) -> str:
 
 
 def sweep_table(name: str, cells: Sequence[Cell]) -> Table:
-    """``ps3-eval sweep``: each cell's state and first metric."""
+    """``ps3-eval sweep``: each cell's state and primary metric."""
     t = table(
         "cell", "task", "status", "metric", "value", "n", "errors", "run directory",
         title=f"sweep {name}", style=box.SIMPLE,

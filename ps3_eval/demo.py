@@ -20,9 +20,9 @@ from ps3_eval.sweep import Cell, SweepSpec, load_spec, run_sweep
 
 def shipped_spec(name: str = "demo") -> Path:
     """The path of a sweep spec shipped with the package."""
-    from ps3_eval.paper import shipped_dir
+    from ps3_eval.paths import sweeps_dir
 
-    return shipped_dir() / "sweeps" / f"{name}.yaml"
+    return sweeps_dir() / f"{name}.yaml"
 
 
 def demo_spec(n: int = 24, seed: int = 0, output_dir: str | Path = "runs") -> SweepSpec:

@@ -33,12 +33,12 @@ class LmmsTask:
 
     def doc_to_visual(self, doc: dict[str, Any]) -> list[Any]:
         """The row's image as RGB."""
-        from ps3_eval.runner.images import decode_bytes
+        from ps3_eval.images import decode_bytes, upright_rgb
 
         image = doc["image"]
         if isinstance(image, dict):  # a dataset without the Image feature decoded
-            return [decode_bytes(image["bytes"])]  # the runner's reader: EXIF orientation too
-        return [image.convert("RGB")]
+            return [decode_bytes(image["bytes"])]
+        return [upright_rgb(image)]  # decoded by datasets: oriented and converted as ours are
 
     def doc_to_text(
         self, doc: dict[str, Any], lmms_eval_specific_kwargs: dict[str, Any] | None = None
@@ -57,7 +57,7 @@ class LmmsTask:
         The score is given as ``ps3_score`` and again under the metric of the sample's category
         and MRR bucket, so lmms-eval's results hold those breakdowns too.
         """
-        from ps3_eval.records import Sample
+        from ps3_eval.records import Sample, primary_metric
         from ps3_eval.tasks.lmms_export import metric_key
 
         sample = Sample(
@@ -72,7 +72,7 @@ class LmmsTask:
 
         prediction = answer_text(results[0] if results else "")
         score = self.task.score(prediction, sample)
-        name = next(iter(score.values))  # the card's primary metric comes first
+        name = primary_metric(score.values, self.task.primary_metric) or ""
         record = {
             "id": sample.id,
             "category": sample.category,

@@ -17,6 +17,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from ps3_eval.errors import UsageError
+from ps3_eval.paths import paper_tables_dir
 from ps3_eval.yamlfile import read_mapping, validate
 
 
@@ -92,16 +93,9 @@ class PaperTable(_Strict):
         return rows[0].values[key]
 
 
-def shipped_dir() -> Path:
-    """The shipped benchmarks folder (``ps3_eval.benchmarks``, inside the installed package)."""
-    import ps3_eval.benchmarks as shipped
-
-    return Path(next(iter(shipped.__path__)))
-
-
 def tables_dir() -> Path:
     """The folder holding the tables (inside the installed package)."""
-    return shipped_dir() / "paper"
+    return paper_tables_dir()
 
 
 def load_table(name: str) -> PaperTable:

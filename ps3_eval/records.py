@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+from collections.abc import Iterable
 from datetime import datetime, timezone
 from typing import Any, Literal
 
@@ -21,8 +22,8 @@ SCHEMA_VERSION = 3
 2 made sample results self-contained (question, choices, prompt, image references, box), split
 latency into answered and failed calls, named each interval's method and recorded every session.
 3 added grouped questions (``group``), scorer notes (``unparsed``), judge calls with their own
-tokens, and the run's aggregation, prompt override and judge. Files of versions 1 and 2 still
-read: the new fields have defaults.
+tokens, and the run's aggregation, prompt override and judge; later the card's primary metric.
+Files of versions 1 and 2 still read: the new fields have defaults.
 """
 
 
@@ -500,6 +501,9 @@ class RunSpec(_Record):
     """Decoding settings."""
     aggregation: str = "mean"
     """How sample scores become the run's metrics (the card's ``aggregation``)."""
+    primary_metric: str | None = None
+    """The card's primary metric (not part of the identity; ``None`` in runs recorded before it
+    was, and for custom scorers that name no metric): read it through :func:`primary_metric`."""
     prompt: str | None = None
     """The prompt template, when it is not the card's own (``--prompt-file``, a model's prompt)."""
     judge: str | None = None
@@ -557,6 +561,20 @@ class RunSpec(_Record):
         if extra != "{}":
             blob += extra
         return hashlib.sha256(blob.encode()).hexdigest()[:10]
+
+
+def primary_metric(names: Iterable[str], declared: str | None = None) -> str | None:
+    """The primary metric among ``names`` (a run's metrics, or one sample's scores).
+
+    ``declared`` (the card's, :attr:`RunSpec.primary_metric`) when it is among them; else the
+    first name: runs recorded before cards named one, custom scorers that name none, and a
+    sample's scores where the declared metric is the aggregation's (``circular_accuracy``).
+    ``None`` when there is no metric yet.
+    """
+    listed = list(names)
+    if declared is not None and declared in listed:
+        return declared
+    return listed[0] if listed else None
 
 
 IntervalMethod = Literal["wilson", "bootstrap", "none"]
@@ -670,3 +688,8 @@ class RunSummary(_Record):
     mean_batch_size: float | None = None
     """Mean batch size over the answered calls of batching backends."""
     finished_at: datetime = Field(default_factory=utcnow)
+
+    @property
+    def primary(self) -> str | None:
+        """The run's primary metric (:func:`primary_metric` of its metrics and its card's)."""
+        return primary_metric(self.metrics, self.spec.primary_metric)

@@ -266,9 +266,9 @@ def _state(run_dir: Path | None, cell: Cell) -> Cell:
     cell.status = "done" if s is not None and s.complete else "partial"
     if s is not None:
         cell.n, cell.n_errors = s.n, s.n_errors
-        if s.metrics:
-            cell.metric, mv = next(iter(s.metrics.items()))
-            cell.value = mv.mean
+        cell.metric = s.primary
+        if cell.metric is not None:
+            cell.value = s.metrics[cell.metric].mean
     return cell
 
 

@@ -323,6 +323,22 @@ def test_vlmevalkit_tsv_columns_map_to_the_same_samples(tmp_path: Path) -> None:
     assert ocr[1].category == "Handwritten Mathematical Expression Recognition"
 
 
+def test_opening_data_changes_none_of_the_tasks_settings(tmp_path: Path) -> None:
+    # The TSV's own column map and prompt come with the opened data, not by rewriting the task.
+    task = load_task("realworldqa", data=str(layouts.tsv_realworldqa(tmp_path / "R.tsv")))
+    settings = {k: v for k, v in vars(task).items() if not k.startswith("_")}
+    hub_template = task.card.default_prompt
+    assert len(task) == 2 and task.mapping.layout == "vlmevalkit" and task.mapping.text_cells
+    assert {k: v for k, v in vars(task).items() if not k.startswith("_")} == settings
+    assert task.mapping.fields.choices == ["A", "B", "C", "D"] != task.card.fields.choices
+    assert task.prompt_template != hub_template  # the card's vlmevalkit.prompt
+    # The same card on its hub layout: the card's own map and prompt, the card untouched.
+    snap = layouts.write_snapshot(tmp_path / "s", [layouts.realworldqa()])
+    hub = load_task("realworldqa", data=str(snap))
+    assert hub.mapping.fields == hub.card.fields and hub.prompt_template == hub_template
+    assert task.card == hub.card
+
+
 def test_a_prompt_field_the_layout_cannot_fill_is_refused_before_any_call(
     tmp_path: Path,
 ) -> None:

@@ -90,6 +90,13 @@ def test_code_digest_follows_behaviour_not_comments() -> None:
     assert code_digest([base]) != code_digest([changed])
 
 
+def test_code_digest_leaves_out_where_helpers_are_imported_from() -> None:
+    here = "from a.images import decode\ndef f(x):\n    import json\n    return decode(x)\n"
+    moved = "from b.images import decode\ndef f(x):\n    return decode(x)\n"
+    assert code_digest([here]) == code_digest([moved])
+    assert code_digest([here]) != code_digest([moved.replace("decode(x)", "decode(x, 1)")])
+
+
 @pytest.mark.parametrize("name", sorted(_BUILTIN))
 def test_builtin_backend_code_is_pinned_to_its_version(name: str) -> None:
     # Changing what a backend does without bumping its version would resume old runs and replay

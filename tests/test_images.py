@@ -6,8 +6,8 @@ import pytest
 from PIL import Image
 
 from ps3_eval.errors import DataError
+from ps3_eval.images import MAX_PIXELS_ENV, decode
 from ps3_eval.records import ImageSource
-from ps3_eval.runner.images import MAX_PIXELS_ENV, decode
 
 
 def _encode(img: Image.Image, fmt: str, **kw: object) -> bytes:
@@ -149,3 +149,16 @@ def test_bomb_check_holds_in_every_decode_thread(monkeypatch: pytest.MonkeyPatch
         outcomes = list(pool.map(one, range(800)))
     assert outcomes.count("wrong") == 0
     assert outcomes.count("refused") == 400 and outcomes.count("decoded") == 400
+
+
+def test_lmms_bridge_turns_an_image_decoded_elsewhere_upright() -> None:
+    from ps3_eval.lmms import LmmsTask
+
+    img = Image.new("RGB", (40, 20), (0, 0, 255))
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    opened = Image.open(io.BytesIO(_encode(img, "JPEG", exif=exif.tobytes())))
+    [shown] = LmmsTask("probe4k").doc_to_visual({"image": opened})  # a PIL image from datasets
+    assert shown.size == (20, 40) and shown.mode == "RGB"
+    [again] = LmmsTask("probe4k").doc_to_visual({"image": shown})  # already upright: unchanged
+    assert again.size == (20, 40)

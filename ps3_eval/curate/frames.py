@@ -35,8 +35,8 @@ from PIL import Image
 
 from ps3_eval.curate.project import Project, cli_actor
 from ps3_eval.errors import DataError, UsageError
+from ps3_eval.images import decode
 from ps3_eval.records import ImageSource
-from ps3_eval.runner.images import decode
 from ps3_eval.web import require
 
 log = logging.getLogger(__name__)

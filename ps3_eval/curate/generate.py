@@ -24,7 +24,6 @@ import threading
 from collections.abc import Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +32,9 @@ from PIL import Image
 from ps3_eval.curate.project import Project, cli_actor, model_label
 from ps3_eval.db import now
 from ps3_eval.errors import Ps3EvalError, UsageError
+from ps3_eval.images import decode
 from ps3_eval.models import Backend, build_model, parse_model_spec
+from ps3_eval.paths import curate_prompts_dir
 from ps3_eval.records import (
     GenerationConfig,
     ImageSource,
@@ -43,7 +44,6 @@ from ps3_eval.records import (
     Sample,
     TextPart,
 )
-from ps3_eval.runner.images import decode
 from ps3_eval.runner.pipeline import decode_all
 
 log = logging.getLogger(__name__)
@@ -137,7 +137,7 @@ def check_question(question: Any, options: Any, answer: Any) -> Question:
 
 def default_prompt() -> str:
     """The prompt shipped with the package."""
-    return (resources.files("ps3_eval.curate") / "prompts" / "generate.txt").read_text("utf-8")
+    return (curate_prompts_dir() / "generate.txt").read_text("utf-8")
 
 
 def load_prompt(project: Project, prompt_file: str | Path | None = None) -> str:

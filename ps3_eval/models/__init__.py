@@ -7,17 +7,16 @@ through the ``ps3_eval.models`` entry-point group (``name = "pkg.module:Class"``
 from __future__ import annotations
 
 import difflib
-import importlib
 import types
 import typing
 from dataclasses import dataclass
-from importlib import metadata
 from typing import Any, Literal, Union, get_args, get_origin
 
 from pydantic import ValidationError
 
 from ps3_eval.errors import UsageError
 from ps3_eval.models.base import Backend, Model, ModelArgs
+from ps3_eval.plugins import Registry
 
 __all__ = [
     "Backend",
@@ -46,7 +45,8 @@ _BUILTIN: dict[str, str] = {
     "vila-hd": "ps3_eval.models.vila_hd:VilaHd",
     "lmms": "ps3_eval.models.lmms:LmmsModel",
 }
-_REGISTERED: dict[str, str | type[Backend]] = {}
+MODELS: Registry[type[Backend]] = Registry("model", dict(_BUILTIN), ENTRY_POINT_GROUP)
+"""Every backend by name: the built-ins, installed entry points, then ``register_model`` calls."""
 
 
 @dataclass(frozen=True)
@@ -73,37 +73,18 @@ class ModelEntry:
 
 def register_model(name: str, target: str | type[Backend]) -> None:
     """Register a backend by name: a ``"module:Class"`` string (lazy) or the class itself."""
-    _REGISTERED[name] = target
-
-
-def _targets() -> dict[str, str | type[Backend]]:
-    found: dict[str, str | type[Backend]] = dict(_BUILTIN)
-    for ep in metadata.entry_points(group=ENTRY_POINT_GROUP):
-        found.setdefault(ep.name, ep.value)
-    found.update(_REGISTERED)
-    return found
+    MODELS.register(name, target)
 
 
 def _resolve(name: str) -> type[Backend]:
-    targets = _targets()
-    if name not in targets:
-        close = difflib.get_close_matches(name, targets, n=1)
-        hint = f" Did you mean '{close[0]}'?" if close else ""
-        raise UsageError(
-            f"unknown model '{name}'.{hint} Valid models: {', '.join(sorted(targets))}."
-        )
-    target = targets[name]
-    if not isinstance(target, str):
-        return target
-    module_name, _, attr = target.partition(":")
+    target = MODELS.target(name)
     try:
-        module = importlib.import_module(module_name)
+        cls = MODELS.load(name)
     except ImportError as exc:
         raise UsageError(
             f"model '{name}' needs a package that is not installed ({exc.name or exc}); "
             f"install the extra it names in `ps3-eval models`."
         ) from exc
-    cls = getattr(module, attr)
     if not isinstance(cls, type) or not issubclass(cls, Backend):
         raise UsageError(f"model '{name}' points at {target}, which is not a ps3_eval Backend.")
     return cls
@@ -144,7 +125,7 @@ def _arg_infos(cls: type[Backend]) -> list[ArgInfo]:
 def list_models() -> list[ModelEntry]:
     """All registered backends; a backend whose module fails to import is listed with the reason."""
     entries = []
-    for name, target in sorted(_targets().items()):
+    for name, target in sorted(MODELS.targets().items()):
         label = target if isinstance(target, str) else f"{target.__module__}:{target.__name__}"
         try:
             cls = _resolve(name)

@@ -22,13 +22,22 @@ ModelKind = Literal["embedded", "local", "served", "api", "test-double", "plugin
 def code_digest(sources: list[str]) -> str:
     """Hash of Python sources by what they do: comments, docstrings and layout do not count.
 
-    Used to pin a backend's behaviour-defining code to its ``version``.
+    Used to pin a backend's behaviour-defining code to its ``version``. Import statements do not
+    count either: moving a helper to another module changes where it is imported from, not what
+    the backend answers (the helper's own code is pinned where a backend names its module).
     """
     import ast
 
+    class _Unimported(ast.NodeTransformer):
+        def visit_Import(self, node: ast.Import) -> None:
+            return None
+
+        def visit_ImportFrom(self, node: ast.ImportFrom) -> None:
+            return None
+
     h = hashlib.sha256()
     for source in sources:
-        tree = ast.parse(source)
+        tree = _Unimported().visit(ast.parse(source))
         for node in ast.walk(tree):
             body = getattr(node, "body", None)
             if (

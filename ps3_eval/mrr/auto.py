@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ps3_eval.errors import UsageError
 from ps3_eval.mrr.ladder import DEFAULT_LADDER, INCOMPLETE, NO_IMAGE, Ladder, Outcome, mrr_of
-from ps3_eval.records import SampleResult, utcnow
+from ps3_eval.records import SampleResult, primary_metric, utcnow
 
 if TYPE_CHECKING:
     from ps3_eval.runner import Progress
@@ -247,10 +247,13 @@ def auto_mrr(
         runs[label] = Path(output_dir) / summary.run_id
         summaries[label] = summary
     first = summaries[steps[-1][0]]
-    metric = next(iter(first.metrics), None)
+    metric = first.primary
     loaded = {label: load_run(path) for label, path in runs.items()}
-    if metric is None:  # nothing scored at the top rung: take the name any result carries
-        metric = next((k for r in loaded.values() for res in r.results for k in res.scores), "")
+    carried = dict.fromkeys(k for r in loaded.values() for res in r.results for k in res.scores)
+    if metric not in carried:
+        # Nothing scored at the top rung, or a primary only the aggregation makes
+        # (circular_accuracy): right and wrong are read from a metric each sample carries.
+        metric = primary_metric(carried, first.spec.primary_metric) or ""
     by_rung = {label: {res.sample_id: res for res in run.results} for label, run in loaded.items()}
     if study is not None:
         ids = [it.id for it in study.items][: limit or None]

@@ -146,7 +146,7 @@ def sample_study(
     Raises:
         UsageError: for a folder that holds something else, or a benchmark without usable items.
     """
-    from ps3_eval.runner.images import probe
+    from ps3_eval.images import probe
     from ps3_eval.tasks import BrokenSample, load_task
 
     if n <= 0:

@@ -104,7 +104,7 @@ class StudyItem(BaseModel):
     native: list[tuple[int, int]]
     """``(width, height)`` of each image as stored in the benchmark (EXIF orientation applied)."""
     digests: list[str]
-    """BLAKE2b-128 of each image's bytes (the runner's image hash)."""
+    """BLAKE2b-128 of each image's bytes (the image reader's content hash)."""
     question: str
     choices: list[str] | None = None
     answer: str | list[str]
@@ -368,8 +368,8 @@ class Study:
         Raises:
             UsageError: for an unknown item, rung or image index.
         """
+        from ps3_eval.images import decode, shrink_to_side
         from ps3_eval.records import ImageSource
-        from ps3_eval.runner.images import decode, shrink_to_side
 
         it = self.item(item_id)
         side = self.ladder.side(rung)

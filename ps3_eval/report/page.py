@@ -106,10 +106,10 @@ def _note(text: str) -> str:
 def _picture(result: SampleResult) -> str:
     """The detail cropped around the box, or the whole image as a thumbnail without one.
 
-    Read through the runner's image reader (EXIF orientation applied, as the model saw it; the
+    Read through the package's image reader (EXIF orientation applied, as the model saw it; the
     box is in those upright coordinates), and only when the file is still the one the run read.
     """
-    from ps3_eval.runner.images import decode
+    from ps3_eval.images import decode
 
     ref = result.images[0] if result.images else None
     if ref is None:

@@ -81,7 +81,7 @@ def _row(item: Labelled, metric: str | None, keep: set[str] | None) -> tuple[Run
 
     run = load_run(item.dir)
     spec, summary, results = run.spec, run.summary, run.results
-    name = metric or (next(iter(summary.metrics), None) if summary else None)
+    name = metric or (summary.primary if summary else None)
     row = RunRow(
         label=item.label,
         series=item.series,
@@ -125,7 +125,7 @@ def report_rows(
 
     Args:
         runs: The runs, labelled.
-        metric: The metric to report; by default each run's first (its card's primary) metric.
+        metric: The metric to report; by default each run's primary one (``RunSummary.primary``).
         gallery: How many samples the gallery shows: the first ids (sorted) of the first run
             that has samples, those with a box to crop when some have one.
 

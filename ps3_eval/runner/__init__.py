@@ -132,7 +132,7 @@ async def evaluate_async(
     try:
         part = parse_shard(plan.spec.shard) if plan.spec.shard else None
         workers = decode_workers or _default_workers()
-        progress = Progress(total=plan.n_total)
+        progress = Progress(total=plan.n_total, metric=plan.task.primary_metric)
         for r in plan.done.values():
             progress.add(r)
         progress.resumed, progress.last = len(plan.done), None

@@ -17,6 +17,7 @@ from datetime import datetime
 from typing import Any
 
 from ps3_eval.errors import DataError
+from ps3_eval.images import decode, encode_png, probe, shrink_to_side
 from ps3_eval.models import Backend
 from ps3_eval.records import (
     ErrorKind,
@@ -30,10 +31,10 @@ from ps3_eval.records import (
     Sample,
     SampleResult,
     Timing,
+    primary_metric,
     utcnow,
 )
 from ps3_eval.runner.cache import ResponseCache
-from ps3_eval.runner.images import decode, encode_png, probe, shrink_to_side
 from ps3_eval.runner.judge import Judge
 from ps3_eval.runner.store import RunStore
 from ps3_eval.scoring import Score, answer_text
@@ -51,7 +52,8 @@ class Progress:
     errors: int = 0
     """Failed samples in this session."""
     metric: str | None = None
-    """Name of the running metric (the first one the scorer reports)."""
+    """Name of the running metric: the card's primary one where samples carry it (set it before
+    the first result), else the first one the scorer reports."""
     metric_sum: float = 0.0
     metric_n: int = 0
     resumed: int = 0
@@ -70,8 +72,8 @@ class Progress:
         if result.error is not None:
             self.errors += 1
             return
-        if self.metric is None and result.scores:
-            self.metric = next(iter(result.scores))
+        if self.metric_n == 0 and result.scores:
+            self.metric = primary_metric(result.scores, self.metric)
         if self.metric in result.scores:
             self.metric_sum += result.scores[self.metric]
             self.metric_n += 1
@@ -197,9 +199,16 @@ class Pipeline:
 
     # -- stages -----------------------------------------------------------------------------
 
-    def _request(self, sample: Sample, images: list[ImagePart]) -> Request:
+    def _prompt(self, sample: Sample) -> str | None:
+        """The sample's prompt, built once for both the request and the record."""
         try:
-            request = self.task.build_request(sample, images, self.spec.generation)
+            return self.task.prompt_text(sample)
+        except DataError:
+            return None  # the request raises it again, as that sample's error
+
+    def _request(self, sample: Sample, images: list[ImagePart], prompt: str | None) -> Request:
+        try:
+            request = self.task.build_request(sample, images, self.spec.generation, prompt=prompt)
         except DataError as exc:
             raise SampleFailed("data", str(exc)) from None
         if self.oracle:
@@ -245,8 +254,10 @@ class Pipeline:
             raise SampleFailed("model", output.error, output)
         return output
 
-    async def _answer(self, sample: Sample, images: list[ImagePart]) -> ModelOutput:
-        request = self._request(sample, images)
+    async def _answer(
+        self, sample: Sample, images: list[ImagePart], prompt: str | None
+    ) -> ModelOutput:
+        request = self._request(sample, images, prompt)
         if self.cache is not None:
             hit = self.cache.get(self.fingerprint, request)
             if hit is not None:
@@ -279,6 +290,7 @@ class Pipeline:
         prediction: str = "",
         score: Score | Exception | None = None,
         judge: JudgeCall | None = None,
+        prompt: str | None = None,
     ) -> SampleResult:
         out = output or (failure.output if failure else None) or ModelOutput()
         base: dict[str, Any] = dict(
@@ -309,10 +321,10 @@ class Pipeline:
                 metadata={k: _plain(v) for k, v in sample.metadata.items()},
                 group=sample.group,
             )
-            try:
-                base["prompt"] = self.task.prompt_text(sample)
-            except DataError:
-                pass  # the record's error already says so
+            if prompt is None:
+                prompt = self._prompt(sample)  # None: the record's error already says so
+            if prompt is not None:
+                base["prompt"] = prompt
         if failure is not None:
             if out.error is None:
                 out.error = str(failure)
@@ -393,15 +405,16 @@ class Pipeline:
             failure = SampleFailed("image", f"image: {exc}")
             self._record(self._result(sample, started, None, failure=failure))
             return
+        prompt = self._prompt(sample)
         try:
-            output = await self._answer(sample, images)
+            output = await self._answer(sample, images, prompt)
         except SampleFailed as exc:
-            self._record(self._result(sample, started, images, failure=exc))
+            self._record(self._result(sample, started, images, failure=exc, prompt=prompt))
             return
         except CallTimedOut as exc:
             failed = ModelOutput(timing=Timing(latency=exc.elapsed))
             timed_out = SampleFailed("timeout", str(exc), failed)
-            self._record(self._result(sample, started, images, failure=timed_out))
+            self._record(self._result(sample, started, images, failure=timed_out, prompt=prompt))
             # Keep this worker's slot until the call has really ended (see Backend.in_thread).
             await asyncio.wait({exc.call})
             if not exc.call.cancelled():
@@ -420,6 +433,7 @@ class Pipeline:
                 prediction=prediction,
                 score=score,
                 judge=call,
+                prompt=prompt,
             )
         )
 

@@ -147,6 +147,7 @@ def run_spec(
         seed=seed,
         generation=generation,
         aggregation=task.card.aggregation,
+        primary_metric=task.primary_metric,
         prompt=task.prompt_override,
         judge=judge.fingerprint() if judge else None,
         judge_model=judge.name if judge else None,

@@ -1,206 +1,44 @@
 """Scorers: pure functions ``(prediction, sample) -> Score``, registered by name.
 
 A scorer gets the prediction as the runner scores it: :func:`answer_text` of the model's reply
-(reasoning blocks removed, white space trimmed).
+(reasoning blocks removed, white space trimmed). What a scorer is lives in
+:mod:`ps3_eval.scoring.base`, the registry in :mod:`ps3_eval.scoring.registry`, the built-in
+scorers in :mod:`ps3_eval.scoring.builtin` and how sample scores become a run's metrics in
+:mod:`ps3_eval.scoring.aggregate`.
 """
 
 from __future__ import annotations
 
-import string
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from pathlib import Path
-
-from ps3_eval.errors import UsageError
-from ps3_eval.records import Sample
+from ps3_eval.scoring import builtin as _builtin  # noqa: F401 - registers the built-in scorers
 from ps3_eval.scoring.answer import answer_text
+from ps3_eval.scoring.base import UNPARSED, JudgedScorer, Score, Scorer, judged, takes_judge
+from ps3_eval.scoring.builtin import choice_judge_prompt
 from ps3_eval.scoring.extract import extract_choice, letter_of, normalize_text
+from ps3_eval.scoring.registry import (
+    ScorerInfo,
+    get_scorer,
+    list_scorers,
+    register_scorer,
+    scorer_metrics,
+)
 from ps3_eval.scoring.stats import bootstrap_ci
 
 __all__ = [
     "UNPARSED",
+    "JudgedScorer",
     "Score",
     "Scorer",
+    "ScorerInfo",
     "answer_text",
     "bootstrap_ci",
+    "choice_judge_prompt",
     "extract_choice",
     "get_scorer",
+    "judged",
     "letter_of",
     "list_scorers",
     "normalize_text",
     "register_scorer",
+    "scorer_metrics",
+    "takes_judge",
 ]
-
-
-@dataclass(frozen=True)
-class Score:
-    """A sample's metric values and the answer extracted from the prediction."""
-
-    values: dict[str, float]
-    extracted: str | None = None
-    notes: dict[str, str] = field(default_factory=dict)
-    judge_prompt: str | None = None
-    """Set when the rules could not read the answer and a judge model could: what to ask it.
-    The scorer is then called again with ``extraction=`` the judge's reply."""
-
-
-UNPARSED = "unparsed"
-"""Note set when no answer could be read from the prediction (scored wrong, never guessed)."""
-
-
-Scorer = Callable[[str, Sample], Score]
-
-_SCORERS: dict[str, Scorer] = {}
-
-
-def register_scorer(name: str) -> Callable[[Scorer], Scorer]:
-    """Decorator that registers a scorer under ``name``."""
-
-    def wrap(fn: Scorer) -> Scorer:
-        _SCORERS[name] = fn
-        return fn
-
-    return wrap
-
-
-@register_scorer("multiple_choice")
-def multiple_choice(prediction: str, sample: Sample, extraction: str | None = None) -> Score:
-    """Accuracy of the option letter the prediction picks (:func:`extract_choice`).
-
-    An item without options is compared as a short answer (trimmed, final period dropped, case
-    ignored), as lmms-eval does for RealWorldQA's open items.
-
-    A prediction that picks no option, or several, is wrong and flagged ``unparsed``; with a judge
-    in the run, the judge's reply (``extraction``) is read by the same rules instead.
-    """
-    choices = sample.choices or []
-    if not choices:
-        # An open item in a mostly multiple-choice set (RealWorldQA): lmms-eval's rule, the
-        # answer trimmed, a final period dropped, compared without case.
-        pred = prediction.strip().rstrip(".").strip().lower()
-        hit = any(pred == t.strip().lower() for t in sample.targets)
-        return Score({"accuracy": float(hit)}, pred)
-    letter = extract_choice(prediction if extraction is None else extraction, choices)
-    score = {"accuracy": float(letter is not None and letter in sample.targets)}
-    if letter is not None:
-        return Score(score, letter)
-    if extraction is not None:
-        return Score(score, None, {UNPARSED: "the judge named no single option"})
-    return Score(
-        score,
-        None,
-        {UNPARSED: "no single option letter or option text found"},
-        judge_prompt=choice_judge_prompt(sample.question, prediction, choices),
-    )
-
-
-def choice_judge_prompt(question: str, prediction: str, choices: list[str]) -> str:
-    """What a judge is asked when the rules cannot tell which option a prediction picks."""
-    import string
-
-    options = "\n".join(f"{string.ascii_uppercase[i]}. {c}" for i, c in enumerate(choices))
-    return (
-        "A model answered a multiple-choice question. Which single option does its answer "
-        "choose? Reply with the option's letter alone, or NONE if it chooses none or several.\n\n"
-        f"Question: {question}\nOptions:\n{options}\n\nAnswer: {prediction}\n\nLetter:"
-    )
-
-
-@register_scorer("exact_match")
-def exact_match(prediction: str, sample: Sample) -> Score:
-    """1 when the normalised prediction equals any normalised target."""
-    pred = normalize_text(prediction)
-    hit = any(pred == normalize_text(t) for t in sample.targets)
-    return Score({"exact_match": float(hit)}, pred)
-
-
-@register_scorer("vqa_accuracy")
-def vqa_accuracy(prediction: str, sample: Sample) -> Score:
-    """TextVQA's VQA accuracy against the sample's human answers (:mod:`ps3_eval.scoring.vqa`)."""
-    from ps3_eval.scoring.vqa import normalize_vqa_answer
-    from ps3_eval.scoring.vqa import vqa_accuracy as score
-
-    value = score(prediction, sample.targets)
-    return Score({"vqa_accuracy": value}, normalize_vqa_answer(prediction))
-
-
-@register_scorer("relaxed_accuracy")
-def relaxed_accuracy(prediction: str, sample: Sample) -> Score:
-    """ChartQA's relaxed accuracy (:mod:`ps3_eval.scoring.relaxed`)."""
-    from ps3_eval.scoring.relaxed import relaxed_accuracy as score
-
-    return Score({"relaxed_accuracy": score(prediction, sample.targets)}, prediction)
-
-
-@register_scorer("anls")
-def score_anls(prediction: str, sample: Sample) -> Score:
-    """DocVQA's and InfographicVQA's ANLS (:mod:`ps3_eval.scoring.anls`)."""
-    from ps3_eval.scoring.anls import anls as score
-
-    return Score({"anls": score(prediction, sample.targets)}, prediction)
-
-
-@register_scorer("ocrbench")
-def score_ocrbench(prediction: str, sample: Sample) -> Score:
-    """OCRBench's substring rule (:mod:`ps3_eval.scoring.ocrbench`); the category is the type."""
-    from ps3_eval.scoring.ocrbench import HMER_CATEGORY, ocrbench_match
-
-    math = sample.metadata.get("dataset") == "HME100k" or sample.category == HMER_CATEGORY
-    right, loose = ocrbench_match(prediction, sample.targets, handwritten_math=math)
-    notes = {"inside_longer_token": "the answer only occurs inside a longer word"} if loose else {}
-    return Score({"ocrbench": float(right)}, None, notes)
-
-
-@register_scorer("mathvista")
-def score_mathvista(prediction: str, sample: Sample, extraction: str | None = None) -> Score:
-    """MathVista's accuracy (:mod:`ps3_eval.scoring.mathvista`).
-
-    The sample's metadata carries ``question_type``, ``answer_type``, ``precision`` and, for
-    free-form items, the answer is ``targets[0]``; multiple-choice targets are option letters.
-    """
-    from ps3_eval.scoring import mathvista as mv  # the module (the scorer is score_mathvista)
-
-    meta = sample.metadata
-    qtype = str(meta.get("question_type") or ("multi_choice" if sample.choices else "free_form"))
-    atype = str(meta.get("answer_type") or "text")
-    precision = meta.get("precision")
-    choices = sample.choices or []
-    if extraction is None:
-        found = mv.extract_rule_based(prediction, choices, qtype, atype)
-        if found is None:
-            return Score(
-                {"accuracy": 0.0},
-                None,
-                {UNPARSED: "the rules found no answer of the asked type"},
-                judge_prompt=mv.judge_prompt(sample.question, prediction, atype, choices),
-            )
-        if qtype == "multi_choice":
-            right = found in sample.targets
-            return Score({"accuracy": float(right)}, found)
-        normal = mv.normalize_extracted(found, choices, qtype, atype, precision)
-    else:
-        if extraction.strip().upper() in ("NONE", ""):
-            return Score({"accuracy": 0.0}, None, {UNPARSED: "the judge found no answer"})
-        normal = mv.normalize_extracted(extraction.strip(), choices, qtype, atype, precision)
-        if qtype == "multi_choice" and normal is not None:
-            letter = string.ascii_uppercase[choices.index(normal)]
-            return Score({"accuracy": float(letter in sample.targets)}, letter)
-    gold = (sample.targets or [""])[0]
-    right = normal is not None and normal.strip() == gold.strip()
-    return Score({"accuracy": float(right)}, normal)
-
-
-def list_scorers() -> list[str]:
-    """The registered scorers' names."""
-    return sorted(_SCORERS)
-
-
-def get_scorer(name: str, card_dir: Path | None = None) -> Scorer:
-    """A registered scorer by name, or a custom ``module:function`` / ``file.py:function``."""
-    if name in _SCORERS:
-        return _SCORERS[name]
-    if ":" in name:
-        from ps3_eval.tasks.card import load_hook
-
-        return load_hook(name, card_dir, "scorer")
-    raise UsageError(f"unknown scorer '{name}'. Valid scorers: {', '.join(sorted(_SCORERS))}.")

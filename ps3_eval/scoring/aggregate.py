@@ -10,21 +10,35 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
-from ps3_eval.errors import UsageError
+from ps3_eval.plugins import Registry
 from ps3_eval.records import MetricValue, SampleResult
 from ps3_eval.scoring.stats import mean_ci
 
 Aggregation = Callable[[Sequence[SampleResult], int], dict[str, MetricValue]]
 
-_AGGREGATIONS: dict[str, Aggregation] = {}
+
+@dataclass(frozen=True)
+class AggregationInfo:
+    """A registered aggregation and the metrics it adds to its scorer's."""
+
+    aggregate: Aggregation
+    adds: tuple[str, ...] = ()
+    """Metrics it makes beside the means of the scorer's metrics (``circular_accuracy``)."""
 
 
-def register_aggregation(name: str) -> Callable[[Aggregation], Aggregation]:
-    """Decorator that registers an aggregation under ``name``."""
+AGGREGATIONS: Registry[AggregationInfo] = Registry("aggregation")
+"""Every registered aggregation by name (a card's ``aggregation:``)."""
+
+
+def register_aggregation(
+    name: str, adds: Sequence[str] = ()
+) -> Callable[[Aggregation], Aggregation]:
+    """Decorator that registers an aggregation under ``name``, with the metrics it adds."""
 
     def wrap(fn: Aggregation) -> Aggregation:
-        _AGGREGATIONS[name] = fn
+        AGGREGATIONS.register(name, AggregationInfo(fn, tuple(adds)))
         return fn
 
     return wrap
@@ -32,16 +46,17 @@ def register_aggregation(name: str) -> Callable[[Aggregation], Aggregation]:
 
 def get_aggregation(name: str) -> Aggregation:
     """A registered aggregation by name."""
-    try:
-        return _AGGREGATIONS[name]
-    except KeyError:
-        valid = ", ".join(sorted(_AGGREGATIONS))
-        raise UsageError(f"unknown aggregation '{name}'. Valid aggregations: {valid}.") from None
+    return AGGREGATIONS.load(name).aggregate
+
+
+def aggregation_metrics(name: str) -> tuple[str, ...]:
+    """The metrics a registered aggregation adds to its scorer's."""
+    return AGGREGATIONS.load(name).adds
 
 
 def aggregation_names() -> list[str]:
     """Names of the registered aggregations."""
-    return sorted(_AGGREGATIONS)
+    return AGGREGATIONS.names()
 
 
 def _value(values: Sequence[float], seed: int) -> MetricValue:
@@ -96,7 +111,9 @@ def _total(values: Sequence[float], seed: int) -> MetricValue:
     )
 
 
-@register_aggregation("ocrbench")
+@register_aggregation(
+    "ocrbench", adds=("ocrbench_score", *(f"ocrbench_score/{g}" for g in OCRBENCH_GROUPS))
+)
 def ocrbench(results: Sequence[SampleResult], seed: int) -> dict[str, MetricValue]:
     """OCRBench's report: right answers counted, overall and per group of question types.
 
@@ -119,7 +136,7 @@ def ocrbench(results: Sequence[SampleResult], seed: int) -> dict[str, MetricValu
     return out
 
 
-@register_aggregation("circular")
+@register_aggregation("circular", adds=("circular_accuracy",))
 def circular(results: Sequence[SampleResult], seed: int) -> dict[str, MetricValue]:
     """Circular evaluation (MMBench): a question is right only when all its rotations are right.
 

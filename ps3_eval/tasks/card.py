@@ -3,10 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import importlib
-import importlib.util
-import sys
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
 
@@ -14,6 +10,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from ps3_eval.errors import UsageError
+from ps3_eval.paths import card_dirs
 from ps3_eval.records import GenerationConfig
 
 DEFAULT_MC_PROMPT = (
@@ -178,6 +175,10 @@ class TaskCard(_Card):
     """Registered scorer name, or ``module:function`` / ``file.py:function`` for a custom one."""
     aggregation: str = "mean"
     """How sample scores become metrics: ``mean``, ``ocrbench`` (totals), ``circular``."""
+    primary_metric: str | None = None
+    """The metric tables, figures, comparisons, sweeps and MRR studies use when none is asked
+    for. Unset: the scorer's first (``register_scorer(metrics=...)``); for a custom scorer that
+    names none, the run's first metric by name."""
 
     @property
     def default_prompt(self) -> str:
@@ -199,24 +200,6 @@ class CardFile(BaseModel):
     digest: str
 
 
-def builtin_dirs() -> list[Path]:
-    """Folders searched for cards: ``$PS3_EVAL_TASKS`` entries, then the shipped cards.
-
-    The shipped cards are the package ``ps3_eval.benchmarks`` (the checkout's benchmarks/ folder
-    in an editable install, a folder inside site-packages in a wheel install).
-    """
-    import os
-
-    dirs = [Path(p) for p in os.environ.get("PS3_EVAL_TASKS", "").split(os.pathsep) if p]
-    try:
-        import ps3_eval.benchmarks as shipped
-
-        dirs.extend(Path(p) for p in shipped.__path__)
-    except ImportError:  # a source tree used without installing: the checkout's folder
-        dirs.append(Path(__file__).resolve().parents[2] / "benchmarks")
-    return dirs
-
-
 def read_card(path: Path) -> CardFile:
     """Parse and validate one card file."""
     from ps3_eval.yamlfile import read_mapping, validate
@@ -229,7 +212,7 @@ def read_card(path: Path) -> CardFile:
 def discover() -> dict[str, Path]:
     """Registered task names -> card files (first folder wins)."""
     found: dict[str, Path] = {}
-    for folder in builtin_dirs():
+    for folder in card_dirs():
         if not folder.is_dir():
             continue
         for path in sorted(folder.glob("*.y*ml")):
@@ -259,32 +242,3 @@ def find_card(task: str) -> CardFile:
             f"unknown task '{task}'.{hint} Valid tasks: {valid} (or pass a card file path)."
         )
     return read_card(cards[task])
-
-
-def load_hook(ref: str, base: Path | None, what: str) -> Callable[..., Any]:
-    """Import ``module:function`` or ``file.py:function`` (relative to the card's folder)."""
-    target, sep, attr = ref.rpartition(":")
-    if not sep or not attr:
-        raise UsageError(f"{what} '{ref}' must look like module:function or file.py:function.")
-    if target.endswith(".py"):
-        file = Path(target)
-        if not file.is_absolute() and base is not None:
-            file = base / file
-        if not file.is_file():
-            raise UsageError(f"{what} file {file} does not exist.")
-        mod_name = f"_ps3_eval_hook_{hashlib.sha1(str(file).encode()).hexdigest()[:8]}"
-        spec = importlib.util.spec_from_file_location(mod_name, file)
-        if spec is None or spec.loader is None:
-            raise UsageError(f"cannot import {what} file {file}.")
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[mod_name] = module
-        spec.loader.exec_module(module)
-    else:
-        try:
-            module = importlib.import_module(target)
-        except ImportError as exc:
-            raise UsageError(f"cannot import {what} module '{target}': {exc}.") from None
-    fn = getattr(module, attr, None)
-    if not callable(fn):
-        raise UsageError(f"{what} '{ref}': no function '{attr}' in {target}.")
-    return fn  # type: ignore[no-any-return]

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from ps3_eval.errors import UsageError
-from ps3_eval.runner.images import read_bytes
+from ps3_eval.images import read_bytes
 from ps3_eval.tasks import BrokenSample, Task
 from ps3_eval.version import __version__
 

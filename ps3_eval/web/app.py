@@ -27,9 +27,10 @@ from starlette.staticfiles import StaticFiles
 
 from ps3_eval.db import NotFound, StaleWrite
 from ps3_eval.errors import DataError, UsageError
+from ps3_eval.paths import web_static_dir
 from ps3_eval.web.security import ASGIApp, BodyTooLarge, Security, SecurityMiddleware
 
-STATIC = Path(__file__).with_name("static")
+STATIC = web_static_dir()
 """Pages, scripts and styles of every tool; ``lib/`` holds vendored libraries and licenses."""
 
 _ACTOR = re.compile(r"^[\w .@+-]{1,64}$")

@@ -11,7 +11,6 @@ neighbours by ``overlap`` pixels. OpenSeadragon reads it as it is.
 
 from __future__ import annotations
 
-import io
 import math
 import threading
 from collections import OrderedDict
@@ -22,8 +21,8 @@ from pathlib import Path
 from PIL import Image
 
 from ps3_eval.errors import UsageError
+from ps3_eval.images import decode, encode_png  # lossless and quick: a tile is sent once
 from ps3_eval.records import ImageSource
-from ps3_eval.runner.images import decode
 
 TILE_SIZE = 254
 OVERLAP = 1
@@ -49,13 +48,6 @@ def dzi_xml(width: int, height: int, tile_size: int = TILE_SIZE, overlap: int = 
         f'Overlap="{overlap}" TileSize="{tile_size}"><Size Width="{width}" Height="{height}"/>'
         "</Image>\n"
     )
-
-
-def encode_png(img: Image.Image) -> bytes:
-    """Lossless and quick to write (a tile is sent once and cached by the browser)."""
-    buf = io.BytesIO()
-    img.save(buf, format="PNG", compress_level=1)
-    return buf.getvalue()
 
 
 class ImageTiles:
@@ -187,7 +179,7 @@ class ImageTiles:
         """The region ``box`` (original pixels) as the image looks at ``side`` on its long side.
 
         The region is resampled straight from the original with the filter
-        ``ps3_eval.runner.images.shrink_to_side`` uses for the whole image (Lanczos), so it
+        ``ps3_eval.images.shrink_to_side`` uses for the whole image (Lanczos), so it
         shows what a model given the image at that resolution would see there; an image already
         within ``side`` is shown as it is (never upsampled). It is then enlarged to ``display``
         pixels on its long side with nearest-neighbour, which keeps each remaining pixel

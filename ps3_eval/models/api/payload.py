@@ -21,9 +21,9 @@ from typing import Literal
 from PIL import Image
 
 from ps3_eval.errors import DataError
+from ps3_eval.images import decode_bytes
 from ps3_eval.models.api.vision import Size, VisionRule, _fit, encoded_size
 from ps3_eval.records import ImagePart, SentImage
-from ps3_eval.runner.images import decode_bytes
 
 MIME = {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp"}
 

@@ -1,4 +1,10 @@
-"""Image decoding and normalisation (runs in worker threads, never on the event loop)."""
+"""The package's one image reader: decode, EXIF orientation, content hash, size limits.
+
+Everything that reads an image file or image bytes comes here (the runner, the API backends'
+payloads, the report's gallery, the lmms-eval bridge, curation, MRR studies and the web tiles), so
+every image is decoded, oriented, converted to RGB and size-checked the same way. The runner calls
+it from worker threads, never on the event loop.
+"""
 
 from __future__ import annotations
 
@@ -185,6 +191,15 @@ def decode_bytes(raw: bytes, draft: tuple[int, int] | None = None) -> Image.Imag
         opened.draft("RGB", draft)
     opened.load()
     return _to_rgb(_upright(opened))
+
+
+def upright_rgb(img: Image.Image) -> Image.Image:
+    """An image some other library decoded, normalised as :func:`decode` normalises its own.
+
+    EXIF orientation applied (a no-op on an image already turned upright) and converted to RGB by
+    the same rules (alpha flattened onto white, deep images by fixed scales).
+    """
+    return _to_rgb(_upright(img))
 
 
 def shrink_to_side(img: Image.Image, side: int) -> Image.Image:
