@@ -184,7 +184,7 @@ def run_cmd(
     Exits 3 when samples ended in errors (running it again retries them).
     """
     from ps3_eval.paths import response_cache_file
-    from ps3_eval.runner import evaluate
+    from ps3_eval.runner import RunOptions, evaluate
 
     if resume is None and (not task or not model):
         raise UsageError(
@@ -199,6 +199,27 @@ def run_cmd(
             raise UsageError(f"cannot read --prompt-file {prompt_file}: {exc.strerror}.") from None
         if not prompt.strip():
             raise UsageError(f"--prompt-file {prompt_file} is empty; write a template in it.")
+    options = RunOptions.of(
+        task=task,
+        model=model,
+        model_args=_kv(model_arg, "model argument"),
+        data=data,
+        task_args=_kv(task_arg, "task argument", numbers=True) or None,
+        limit=limit,
+        seed=seed,
+        concurrency=concurrency,
+        timeout=timeout,
+        output_dir=output_dir,
+        resume=resume,
+        cache=(cache_file or response_cache_file()).expanduser() if cache else None,
+        max_tokens=max_tokens,
+        prompt=prompt,
+        judge=judge,
+        shard=shard,
+        image_side=image_side,
+        no_image=no_image,
+        wait=wait,
+    )
     run_dir: list[Path] = []
     view = progress_view(err, quiet)
 
@@ -207,29 +228,7 @@ def run_cmd(
         view.start(d.name, p)
 
     try:
-        summary = evaluate(
-            task,
-            model,
-            model_args=_kv(model_arg, "model argument"),
-            data=data,
-            task_args=_kv(task_arg, "task argument", numbers=True) or None,
-            limit=limit,
-            seed=seed,
-            concurrency=concurrency,
-            timeout=timeout,
-            output_dir=output_dir,
-            resume=resume,
-            cache=(cache_file or response_cache_file()).expanduser() if cache else None,
-            max_tokens=max_tokens,
-            prompt=prompt,
-            judge=judge,
-            shard=shard,
-            image_side=image_side,
-            no_image=no_image,
-            wait=wait,
-            on_progress=view.update,
-            on_start=started,
-        )
+        summary = evaluate(options=options, on_progress=view.update, on_start=started)
     except KeyboardInterrupt:
         view.stop()
         resume_at = run_dir[0] if run_dir else "RUN_DIR"
@@ -241,11 +240,9 @@ def run_cmd(
     if not as_json:
         out.print(f"[dim]saved to {where or output_dir}[/dim]", soft_wrap=True, highlight=False)
     if summary.spec.shard and run_dir:
-        from ps3_eval.runner.store import RunStore
+        from ps3_eval.runner.shards import merged_into
 
-        whole = run_dir[0].parent.parent
-        combined = RunStore(whole).read_summary()
-        merged = combined is not None and combined.finished_at >= summary.finished_at
+        whole, merged = merged_into(run_dir[0], summary.finished_at)
         err.print(
             f"shard {summary.spec.shard}: "
             + (f"all shards merged into {whole}" if merged else "other shards still to end")
@@ -600,14 +597,14 @@ def compare_cmd(
 ) -> None:
     """Paired difference of B minus A on their shared samples, with McNemar's exact test."""
     from ps3_eval.compare import compare_runs
-    from ps3_eval.runner.store import RunStore
+    from ps3_eval.rundir import RunDir
 
     c = compare_runs(run_a, run_b, metric=metric, seed=seed)
     if as_json:
         out.print_json(c.model_dump_json())
         return
     out.print(compare_table(c))
-    for line in compare_lines(c, RunStore(run_a).read_spec(), RunStore(run_b).read_spec()):
+    for line in compare_lines(c, RunDir(run_a).read_spec(), RunDir(run_b).read_spec()):
         out.print(line, highlight=False, soft_wrap=True, markup=False)
     if c.n_only_a or c.n_only_b:
         out.print(f"left out: {c.n_only_a} scored only in A, {c.n_only_b} only in B")

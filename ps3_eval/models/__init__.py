@@ -17,13 +17,14 @@ from typing import Any, Literal, Union, get_args, get_origin
 from pydantic import ValidationError
 
 from ps3_eval.errors import UsageError
-from ps3_eval.models.base import Backend, Model, ModelArgs
+from ps3_eval.models.base import Backend, Model, ModelArgs, as_backend
 
 __all__ = [
     "Backend",
     "Model",
     "ModelArgs",
     "ModelEntry",
+    "as_backend",
     "build_model",
     "describe_model",
     "list_models",
