@@ -1,6 +1,6 @@
 """ps3-eval: evaluation toolkit for high-resolution vision-language models."""
 
-from ps3_eval.analysis import Run, load_run, runs_df, samples_df
+from ps3_eval.analysis import runs_df, samples_df
 from ps3_eval.models import build_model, list_models, register_model
 from ps3_eval.records import (
     ModelOutput,
@@ -11,7 +11,8 @@ from ps3_eval.records import (
     SampleResult,
     Usage,
 )
-from ps3_eval.runner import Progress, evaluate, evaluate_async
+from ps3_eval.rundir import Run, load_run
+from ps3_eval.runner import Progress, RunOptions, evaluate, evaluate_async
 from ps3_eval.tasks import Task, list_tasks, load_task
 from ps3_eval.version import __version__
 
@@ -20,6 +21,7 @@ __all__ = [
     "Progress",
     "Request",
     "Run",
+    "RunOptions",
     "RunSpec",
     "RunSummary",
     "Sample",

@@ -1,69 +1,17 @@
-"""Reading runs back: ``load_run``, ``runs_df`` and ``samples_df``."""
+"""Runs as tables: ``runs_df`` and ``samples_df`` (``load_run`` reads one run: ps3_eval.rundir)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ps3_eval.errors import UsageError
-from ps3_eval.records import SCHEMA_VERSION, RunSpec, RunSummary, SampleResult
-from ps3_eval.runner.store import SAMPLES, SPEC, SUMMARY, latest_results
+from ps3_eval.rundir import Run, RunDir, find_run_dirs, load_run
 
 if TYPE_CHECKING:
     import pandas as pd
 
-
-@dataclass
-class Run:
-    """A run directory read back through the record types."""
-
-    dir: Path
-    spec: RunSpec
-    summary: RunSummary | None
-    results: list[SampleResult]
-    """One result per sample (the scored one when a sample was retried), sorted by id."""
-
-    @property
-    def id(self) -> str:
-        """The run directory's name."""
-        return self.dir.name
-
-
-def load_run(path: str | Path) -> Run:
-    """Read ``spec.json``, ``summary.json`` and ``samples.jsonl`` of one run directory."""
-    run_dir = Path(path)
-    if not (run_dir / SPEC).is_file():
-        raise UsageError(
-            f"{run_dir} is not a run directory (no {SPEC}); pass a folder under runs/."
-        )
-    spec = RunSpec.model_validate_json((run_dir / SPEC).read_text())
-    if spec.schema_version > SCHEMA_VERSION:
-        raise UsageError(
-            f"{run_dir} was written by a newer ps3-eval (schema {spec.schema_version}); upgrade."
-        )
-    summary = None
-    if (run_dir / SUMMARY).is_file():
-        summary = RunSummary.model_validate_json((run_dir / SUMMARY).read_text())
-    return Run(run_dir, spec, summary, latest_results(run_dir / SAMPLES))
-
-
-def find_run_dirs(paths: Iterable[str | Path], strict: bool = False) -> list[Path]:
-    """Run directories among ``paths`` and directly inside the folders among them.
-
-    With ``strict``, a path that is neither a run directory nor a folder is an error.
-    """
-    found = []
-    for p in paths:
-        p = Path(p)
-        if (p / SPEC).is_file():
-            found.append(p)
-        elif p.is_dir():
-            found.extend(sorted(q.parent for q in p.glob(f"*/{SPEC}")))
-        elif strict:
-            raise UsageError(f"{p} is neither a run directory nor a folder of them.")
-    return found
+__all__ = ["Run", "find_run_dirs", "images_shown", "load_run", "runs_df", "samples_df"]
 
 
 def images_shown(image_side: Any, no_image: Any) -> str:
@@ -95,13 +43,11 @@ def runs_df(paths: str | Path | Iterable[str | Path] = "runs") -> pd.DataFrame:
     """
     import pandas as pd
 
-    from ps3_eval.runner.store import RunStore
-
     items = [paths] if isinstance(paths, str | Path) else list(paths)
     rows: list[dict[str, Any]] = []
     for run_dir in find_run_dirs(items):
-        store = RunStore(run_dir)
-        spec, s = store.read_spec(), store.read_summary()
+        folder = RunDir(run_dir)
+        spec, s = folder.read_spec(), folder.read_summary()
         row: dict[str, Any] = {
             "run_id": run_dir.name,
             "task": spec.task,

@@ -14,9 +14,9 @@ from pathlib import Path
 import numpy as np
 from pydantic import BaseModel, Field
 
-from ps3_eval.analysis import load_run
 from ps3_eval.errors import UsageError
 from ps3_eval.records import SampleResult, primary_metric
+from ps3_eval.rundir import load_run
 from ps3_eval.scoring.stats import bootstrap_ci
 
 

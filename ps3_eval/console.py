@@ -372,6 +372,30 @@ def print_models(entries: Sequence[ModelEntry], console: Console = out) -> None:
             )
 
 
+def tasks_table(cards: Mapping[str, Path]) -> Table:
+    """The task cards found (name -> card path): each card's source and scorer, or its error."""
+    from rich.markup import escape
+
+    from ps3_eval.errors import Ps3EvalError
+    from ps3_eval.tasks import read_card
+
+    listing = table("name", "version", "source", "scorer", "description", title="tasks")
+    for name, path in sorted(cards.items()):
+        try:
+            card = read_card(path).card
+        except Ps3EvalError as exc:
+            listing.add_row(name, "-", escape(str(path)), "-", f"[red]{escape(str(exc))}[/red]")
+            continue
+        src = card.source.hf or card.source.path or card.source.loader or "local copy (--data)"
+        if card.source.hf:
+            config = f" {card.source.config}" if card.source.config else ""
+            src = f"{src}{config} [{card.source.split}]"
+        listing.add_row(
+            *(escape(x) for x in (card.name, card.version, src, card.scorer, card.description))
+        )
+    return listing
+
+
 # One example per command, closing its --help (a test runs every registered command's help).
 EXAMPLES = {
     "run": "ps3-eval run -t probe4k -m ocr-reader:resolution=1512 --task-arg n=12",

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from ps3_eval.errors import UsageError
-from ps3_eval.runner import Progress
+from ps3_eval.runner import Progress, RunOptions, RunSettings
 
 MODES = {"after_image": "bottom-up", "after_prompt": "top-down"}
 _VARIED = ("num_token_look_close", "look_close_mode")
@@ -158,14 +158,12 @@ def encoder_study(
     budgets: Sequence[int | str],
     *,
     modes: Sequence[str] = ("after_image",),
-    task_args: dict[str, Any] | None = None,
-    data: str | None = None,
-    limit: int | None = None,
-    output_dir: str | Path = "runs",
     out: str | Path = "reports/encoder-study",
     backend: str = "ps3",
+    options: RunSettings | None = None,
     on_start: Callable[[str, Progress, Path], None] | None = None,
     on_progress: Callable[[str, Progress], None] | None = None,
+    **settings: Any,
 ) -> Study:
     """Run the backend at every budget and mode, then write the table and figures.
 
@@ -174,15 +172,15 @@ def encoder_study(
         model_args: The backend's arguments (``model`` at least).
         budgets: ``num_token_look_close`` values (0 for low resolution only, ``all``).
         modes: ``after_image`` (bottom-up) and/or ``after_prompt`` (top-down).
-        task_args: The task loader's arguments.
-        data: The task's local copy.
-        limit: Only the first N images.
-        output_dir: Parent folder of the runs.
         out: Folder of the table and figures.
         backend: ``ps3`` (PS3 alone) or ``vila-hd`` (VILA-HD's own selection, answering one
             token per image; budgets of at least one patch).
+        options: Run options every run of the study shares (a :class:`RunSettings`).
         on_start: Each run's start hook, given its label.
         on_progress: Each run's progress hook, given its label.
+        **settings: Run options as keywords (``task_args``, ``data``, ``limit``,
+            ``output_dir``, ...; they win over ``options``). The study runs one call at a time,
+            and VILA-HD answers one token.
     """
     from ps3_eval.sweep import SweepSpec, run_sweep
 
@@ -195,18 +193,19 @@ def encoder_study(
         raise UsageError(f"encoder-study runs {' or '.join(BACKENDS)}; got '{backend}'.")
     if backend == "vila-hd" and any(not isinstance(b, int) or b < 1 for b in budgets):
         raise UsageError("vila-hd takes budgets of at least one patch (no 0 or all), e.g. 2560.")
+    run = RunOptions.of(options, **settings)
+    shared = {k: getattr(run, k) for k in RunSettings.model_fields if k != "model_args"}
     spec = SweepSpec(
+        **{
+            **shared,
+            "max_tokens": 1 if backend == "vila-hd" else run.max_tokens,
+            "concurrency": 1,  # latency and memory are measured one call at a time
+        },
         name="encoder-study",
         tasks=[task],
         model=backend,
         model_args={k: v for k, v in model_args.items() if k not in _VARIED},
         grid={"look_close_mode": list(modes), "num_token_look_close": list(budgets)},
-        task_args=task_args or {},
-        data=data,
-        limit=limit,
-        max_tokens=1 if backend == "vila-hd" else None,
-        concurrency=1,
-        output_dir=str(output_dir),
         label="{look_close_mode} {num_token_look_close}",
         series="look_close_mode",
     )

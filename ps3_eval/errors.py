@@ -21,3 +21,13 @@ class DataError(Ps3EvalError):
 
 class ModelError(Ps3EvalError):
     """A failed model call; the runner turns it into that sample's error record."""
+
+
+def first_line(error: BaseException | str, default: str = "") -> str:
+    """The first line of an exception's message (or of a text); ``default`` when it is blank.
+
+    The one rule for putting an error from elsewhere (an SDK, a loader, YAML) into a one-line
+    message.
+    """
+    text = str(error).strip()
+    return text.splitlines()[0] if text else default

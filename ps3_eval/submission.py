@@ -25,7 +25,7 @@ def _order(sample_id: str) -> tuple[int, int, str]:
 
 def submission_rows(run_dir: str | Path) -> list[dict[str, Any]]:
     """The rows of a complete run of a card that declares ``submission``, in index order."""
-    from ps3_eval.analysis import load_run
+    from ps3_eval.rundir import load_run
     from ps3_eval.tasks import find_card
 
     run = load_run(run_dir)

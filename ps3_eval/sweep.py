@@ -13,9 +13,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, Field, model_validator
 
-from ps3_eval.errors import Ps3EvalError, UsageError
+from ps3_eval.errors import Ps3EvalError, UsageError, first_line
+from ps3_eval.rundir import RunDir, recorded_specs, run_dir_for
+from ps3_eval.runner.options import RunSettings
 
 if TYPE_CHECKING:
     from ps3_eval.records import RunSpec
@@ -23,10 +25,14 @@ if TYPE_CHECKING:
     from ps3_eval.tasks import Task
 
 
-class SweepSpec(BaseModel):
-    """A sweep: tasks x the grid's product x the zipped lists, over one model backend."""
+class SweepSpec(RunSettings):
+    """A sweep: tasks x the grid's product x the zipped lists, over one model backend.
 
-    model_config = ConfigDict(extra="forbid")
+    Every run option (:class:`~ps3_eval.runner.RunSettings`: ``model_args`` shared by the cells,
+    ``task_args``, ``data``, ``limit``, ``seed``, ``max_tokens``, ``prompt``, ``judge``,
+    ``image_side``, ``no_image``, ``concurrency``, ``timeout``, ``output_dir``, ``cache``, ...)
+    is a key of the spec and applies to every cell.
+    """
 
     name: str
     """Names the sweep in listings and reports."""
@@ -34,23 +40,11 @@ class SweepSpec(BaseModel):
     """Task names or card paths (relative paths resolve against the spec's folder)."""
     model: str
     """Backend name."""
-    model_args: dict[str, Any] = Field(default_factory=dict)
-    """Arguments every cell shares."""
     grid: dict[str, list[Any]] = Field(default_factory=dict)
     """Model arguments to vary independently (their product)."""
     zip: dict[str, list[Any]] = Field(default_factory=dict)
     """Model arguments to vary together (lists of one length). Two names are not arguments:
     ``label`` and ``series`` give each zipped row its label and series outright."""
-    task_args: dict[str, Any] = Field(default_factory=dict)
-    """Arguments of the tasks' loaders (e.g. probe4k's n)."""
-    data: str | None = None
-    """Local copy of the data, for a single-task sweep."""
-    limit: int | None = Field(None, ge=1)
-    seed: int = 0
-    max_tokens: int | None = Field(None, ge=1)
-    concurrency: int = Field(8, ge=1)
-    output_dir: str = "runs"
-    """Parent folder of the cells' run directories (relative to the working directory)."""
     label: str | None = None
     """Format of a cell's label over its arguments, e.g. ``"{resolution} px"``."""
     series: str | None = None
@@ -174,21 +168,6 @@ def _default_label(fields: dict[str, Any], varied: dict[str, Any]) -> str:
     return f"{fields['task']} " + (" ".join(parts) if parts else fields["model"])
 
 
-def _recorded(root: Path) -> list[tuple[Path, RunSpec]]:
-    """Every run directory under ``root`` with its recorded spec, read once."""
-    from pydantic import ValidationError
-
-    from ps3_eval.runner.store import RunStore
-
-    found = []
-    for spec_file in sorted(root.glob("*/spec.json")) if root.is_dir() else []:
-        try:
-            found.append((spec_file.parent, RunStore(spec_file.parent).read_spec()))
-        except (OSError, ValidationError):
-            continue
-    return found
-
-
 class _Locator:
     """Finds each cell's run folder by the run identity (:meth:`RunSpec.identity`).
 
@@ -214,39 +193,23 @@ class _Locator:
 
         if name not in self._tasks:
             self._tasks[name] = load_task(name, data=self.spec.data, args=self.spec.task_args)
-        task = self._tasks[name]
-        task.prompt_override = None  # each backend may bring its own prompt
-        return task
+        return self._tasks[name]
 
     def find(self, cell: Cell) -> Path | None:
         from ps3_eval.models import describe_model
-        from ps3_eval.runner import run_dir_for, run_spec
+        from ps3_eval.runner import run_spec
 
-        s = self.spec
         task = self._task(cell.task)
-        backend = describe_model(s.model, cell.model_args)
-
-        def spec_of(with_data: bool) -> RunSpec:
-            return run_spec(
-                task,
-                backend,
-                data=s.data,
-                limit=s.limit,
-                seed=s.seed,
-                max_tokens=s.max_tokens,
-                with_data=with_data,
-            )
-
+        backend = describe_model(self.spec.model, cell.model_args)
+        # The spec's run options are the cell's, as run_sweep runs it.
         if not self.check_data:
-            return self._without_data(spec_of(False))
-        run_dir = run_dir_for(self.root, spec_of(True))
-        return run_dir if (run_dir / "spec.json").is_file() else None
+            return self._without_data(run_spec(task, backend, self.spec, with_data=False))
+        run_dir = run_dir_for(self.root, run_spec(task, backend, self.spec))
+        return run_dir if RunDir(run_dir).exists() else None
 
     def _without_data(self, want: RunSpec) -> Path | None:
-        from ps3_eval.runner import run_dir_for
-
         if self._recorded is None:
-            self._recorded = _recorded(self.root)
+            self._recorded = recorded_specs(self.root)
         found = []
         for run_dir, rec in self._recorded:
             lent = want.model_copy(update={"data_fingerprint": rec.data_fingerprint})
@@ -259,10 +222,8 @@ class _Locator:
 def _state(run_dir: Path | None, cell: Cell) -> Cell:
     if run_dir is None:
         return cell
-    from ps3_eval.runner.store import RunStore
-
     cell.run_dir = str(run_dir)
-    s = RunStore(run_dir).read_summary()  # the summary alone; the samples are not needed
+    s = RunDir(run_dir).read_summary()  # the summary alone; the samples are not needed
     cell.status = "done" if s is not None and s.complete else "partial"
     if s is not None:
         cell.n, cell.n_errors = s.n, s.n_errors
@@ -315,15 +276,9 @@ def run_sweep(
             summary = evaluate(
                 cell.task,
                 spec.model,
+                options=spec,
                 model_args=cell.model_args,
-                data=spec.data,
-                task_args=spec.task_args or None,
-                limit=spec.limit,
-                seed=spec.seed,
-                concurrency=spec.concurrency,
-                output_dir=spec.output_dir,
-                max_tokens=spec.max_tokens,
-                wait=wait,
+                wait=wait or spec.wait,
                 on_start=functools.partial(on_start, cell) if on_start else None,
                 on_progress=functools.partial(on_progress, cell) if on_progress else None,
             )
@@ -332,7 +287,7 @@ def run_sweep(
             raise
         except Exception as exc:  # one cell's failure never stops the others
             cell.status = "failed"
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+            first = first_line(exc)
             cell.error = (
                 first if isinstance(exc, Ps3EvalError) else f"{type(exc).__name__}: {first}"
             )

@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from ps3_eval.errors import UsageError
+from ps3_eval.errors import UsageError, first_line
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -38,7 +38,7 @@ def read_mapping(path: Path, what: str) -> tuple[bytes, dict[str, Any]]:
 def _yaml_problem(exc: yaml.YAMLError) -> str:
     """What is wrong and where: ``line 3, column 7: mapping values are not allowed here``."""
     mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
-    problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+    problem = getattr(exc, "problem", None) or first_line(exc)
     context = getattr(exc, "context", None)
     if context and getattr(exc, "problem", None):
         problem = f"{problem} ({context})"

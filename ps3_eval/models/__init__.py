@@ -15,7 +15,7 @@ from typing import Any, Literal, Union, get_args, get_origin
 from pydantic import ValidationError
 
 from ps3_eval.errors import UsageError
-from ps3_eval.models.base import Backend, Model, ModelArgs
+from ps3_eval.models.base import Backend, Model, ModelArgs, as_backend
 from ps3_eval.plugins import Registry
 
 __all__ = [
@@ -23,6 +23,7 @@ __all__ = [
     "Model",
     "ModelArgs",
     "ModelEntry",
+    "as_backend",
     "build_model",
     "describe_model",
     "list_models",

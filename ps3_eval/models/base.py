@@ -8,7 +8,7 @@ import hashlib
 import json
 from collections.abc import Callable
 from concurrent.futures import Executor
-from typing import Any, ClassVar, Literal, Protocol, TypeVar, runtime_checkable
+from typing import Any, ClassVar, Literal, Protocol, TypeVar, cast, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict
 
@@ -74,7 +74,13 @@ class ModelArgs(BaseModel):
 
 @runtime_checkable
 class Model(Protocol):
-    """What the runner needs from a backend."""
+    """What the runner needs from a model: a name, ``generate`` and ``fingerprint``.
+
+    Any object with these runs (``evaluate(task, obj)``); it may also state what :class:`Backend`
+    declares (``max_concurrency``, ``min_concurrency``, ``decodes_pixels``, ``wants_oracle``,
+    ``operational_args``, ``prompt_for``, ``args_dict``, ``aclose``), and gets Backend's
+    defaults where it does not (see :func:`as_backend`).
+    """
 
     name: str
 
@@ -112,6 +118,15 @@ class Backend:
     image's bytes and header only, and the backend decodes only what it must resize."""
     max_concurrency: ClassVar[int | None] = None
     """Cap on concurrent ``generate`` calls (CPU-bound backends); ``None`` for no cap."""
+    wants_oracle: ClassVar[bool] = False
+    """True for test doubles only: the runner then hands each request the sample's targets
+    (``Request.oracle``), which no real model may see. A backend of kind ``test-double`` wants
+    them unless it says otherwise."""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "wants_oracle" not in cls.__dict__ and cls.kind == "test-double":
+            cls.wants_oracle = True
 
     def __init__(self, args: ModelArgs) -> None:
         self.args = args
@@ -166,3 +181,68 @@ class Backend:
     def args_dict(self) -> dict[str, Any]:
         """Validated arguments as plain JSON values."""
         return self.args.model_dump(mode="json")
+
+
+class ProtocolBackend(Backend):
+    """A :class:`Backend` around an object that implements only the :class:`Model` protocol.
+
+    Made by :func:`as_backend`, which copies the object's name and the traits it states onto a
+    subclass of its own; everything else is delegated, with Backend's defaults where the object
+    has nothing to say.
+    """
+
+    kind = "plugin"
+
+    def __init__(self, model: Model) -> None:
+        super().__init__(ModelArgs())
+        self.model = model
+
+    @property
+    def min_concurrency(self) -> int:
+        """The wrapped model's own, else 1."""
+        return int(getattr(self.model, "min_concurrency", 1))
+
+    async def generate(self, request: Request) -> ModelOutput:
+        """The wrapped model's answer."""
+        return await self.model.generate(request)
+
+    def fingerprint(self) -> str:
+        """The wrapped model's fingerprint."""
+        return self.model.fingerprint()
+
+    def prompt_for(self, task: str, template: str) -> str | None:
+        """The wrapped model's own prompt for ``task``, if it has a ``prompt_for``."""
+        own = getattr(self.model, "prompt_for", None)
+        return own(task, template) if callable(own) else None
+
+    async def aclose(self) -> None:
+        """Close the wrapped model, if it has an ``aclose``."""
+        own = getattr(self.model, "aclose", None)
+        if callable(own):
+            await own()
+
+    def args_dict(self) -> dict[str, Any]:
+        """The wrapped model's ``args_dict()``, if it has one, else no arguments."""
+        own = getattr(self.model, "args_dict", None)
+        return dict(own()) if callable(own) else {}
+
+
+_TRAITS = ("max_concurrency", "decodes_pixels", "wants_oracle", "operational_args", "kind")
+
+
+def as_backend(model: object) -> Backend:
+    """``model`` as a :class:`Backend`: backends as they are, other ``Model`` objects wrapped.
+
+    Raises:
+        TypeError: ``model`` does not implement the ``Model`` protocol.
+    """
+    if isinstance(model, Backend):
+        return model
+    if not isinstance(model, Model):
+        raise TypeError(
+            f"{type(model).__name__} is not a model: a model has a name, an async "
+            f"generate(request) and fingerprint() (see ps3_eval.models.Model)"
+        )
+    stated = {k: getattr(model, k) for k in _TRAITS if hasattr(model, k)}
+    cls = type(type(model).__name__, (ProtocolBackend,), {"name": str(model.name), **stated})
+    return cast("type[ProtocolBackend]", cls)(model)

@@ -18,7 +18,7 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import Field
 
-from ps3_eval.errors import UsageError
+from ps3_eval.errors import UsageError, first_line
 from ps3_eval.models.base import ModelArgs
 from ps3_eval.models.batching import BatchedBackend, Batcher
 from ps3_eval.models.torch_device import pick_device, synchronize
@@ -103,7 +103,7 @@ class HfModel(BatchedBackend):
                 args.model, **common, **model_kwargs
             )
         except (OSError, ValueError) as exc:
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            first = first_line(exc, type(exc).__name__)
             raise UsageError(
                 f"cannot load '{args.model}' with transformers: {first} (offline: pass a local "
                 f"folder, or set HF_HUB_OFFLINE=1 with the checkpoint in the hub cache)."

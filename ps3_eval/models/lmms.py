@@ -22,7 +22,7 @@ from typing import Any, ClassVar
 
 from pydantic import Field
 
-from ps3_eval.errors import ModelError, UsageError
+from ps3_eval.errors import ModelError, UsageError, first_line
 from ps3_eval.models.base import ModelArgs
 from ps3_eval.models.batching import BatchedBackend, Batcher
 from ps3_eval.records import ImagePart, ModelOutput, Request, TextPart, Timing, Usage
@@ -138,7 +138,7 @@ class LmmsModel(BatchedBackend):
         """An error's first line without the credentials of ``model_args``."""
         from ps3_eval.models.api.limits import redact
 
-        text = str(error).strip().splitlines()[0] if str(error).strip() else ""
+        text = first_line(error)
         for secret in self.secrets:
             text = redact(text, secret)
         return text

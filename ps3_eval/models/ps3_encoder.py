@@ -21,7 +21,7 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import Field, field_validator
 
-from ps3_eval.errors import ModelError, UsageError
+from ps3_eval.errors import ModelError, UsageError, first_line
 from ps3_eval.models.base import Backend, ModelArgs
 from ps3_eval.models.torch_device import pick_device, synchronize
 from ps3_eval.records import ImagePart, ModelOutput, Request, Selection, TextPart, Timing, Usage
@@ -186,7 +186,7 @@ class Ps3Encoder(Backend):
                 self.tokenizer = PS3Tokenizer.from_pretrained(args.model, **kw)
                 self.text_model = PS3TextModel.from_pretrained(args.model, **kw)
         except (OSError, ValueError, RuntimeError) as exc:
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            first = first_line(exc, type(exc).__name__)
             raise UsageError(
                 f"cannot load PS3 '{args.model}': {first} (offline: pass a local folder)."
             ) from None

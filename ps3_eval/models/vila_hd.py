@@ -31,7 +31,7 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import Field, field_validator
 
-from ps3_eval.errors import ModelError, UsageError
+from ps3_eval.errors import ModelError, UsageError, first_line
 from ps3_eval.models.base import Backend, ModelArgs
 from ps3_eval.models.ps3_encoder import read_selection
 from ps3_eval.models.torch_device import synchronize
@@ -299,7 +299,7 @@ class VilaHd(Backend):
         try:
             self.model = load_vila(args.model, args.dtype)
         except (OSError, ValueError) as exc:
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            first = first_line(exc, type(exc).__name__)
             raise UsageError(f"cannot load VILA-HD '{args.model}': {first}") from None
         apply_controls(self.model, args)
         tower = self.model.get_vision_tower()

@@ -13,7 +13,7 @@ from typing import Any
 
 from ps3_eval.errors import UsageError
 from ps3_eval.records import MetricValue, RunSpec, SampleResult
-from ps3_eval.runner.store import RunStore
+from ps3_eval.rundir import RunDir, find_run_dirs, load_run
 
 
 @dataclass(frozen=True)
@@ -77,8 +77,6 @@ class RunRow:
 
 
 def _row(item: Labelled, metric: str | None, keep: set[str] | None) -> tuple[RunRow, list[Any]]:
-    from ps3_eval.analysis import load_run
-
     run = load_run(item.dir)
     spec, summary, results = run.spec, run.summary, run.results
     name = metric or (summary.primary if summary else None)
@@ -238,9 +236,7 @@ def find_runs(
         where: Keep runs whose model argument ``key`` prints as ``value`` (``select=0.1``).
         series: A model argument whose value names each run's series in figures.
     """
-    from ps3_eval.analysis import find_run_dirs
-
-    specs = [(d, RunStore(d).read_spec()) for d in find_run_dirs(paths, strict=True)]
+    specs = [(d, RunDir(d).read_spec()) for d in find_run_dirs(paths, strict=True)]
     specs = [
         (d, s)
         for d, s in specs

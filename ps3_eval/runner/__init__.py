@@ -17,14 +17,20 @@ from pathlib import Path
 from typing import Any
 
 from ps3_eval.errors import UsageError
-from ps3_eval.models import Backend
+from ps3_eval.models import Model
 from ps3_eval.paths import judge_cache_file
 from ps3_eval.records import RunSummary
+from ps3_eval.rundir import RunLocked, run_dir_for
 from ps3_eval.runner.cache import ResponseCache
 from ps3_eval.runner.judge import Judge
-from ps3_eval.runner.lock import RunLocked
+from ps3_eval.runner.options import (
+    OperationalOptions,
+    ResultOptions,
+    RunOptions,
+    RunSettings,
+)
 from ps3_eval.runner.pipeline import Pipeline, Progress
-from ps3_eval.runner.session import finish, open_waiting, prepare, run_dir_for, run_spec
+from ps3_eval.runner.session import finish, open_waiting, prepare, run_spec
 from ps3_eval.runner.shards import (
     in_shard,
     merge,
@@ -35,8 +41,12 @@ from ps3_eval.runner.shards import (
 from ps3_eval.tasks import Task
 
 __all__ = [
+    "OperationalOptions",
     "Progress",
+    "ResultOptions",
     "RunLocked",
+    "RunOptions",
+    "RunSettings",
     "evaluate",
     "evaluate_async",
     "run_dir_for",
@@ -49,79 +59,47 @@ def _default_workers() -> int:
 
 
 async def evaluate_async(
-    task: str | Task,
-    model: str | Backend,
+    task: str | Task | None = None,
+    model: str | Model | None = None,
     *,
-    model_args: dict[str, Any] | None = None,
-    data: str | None = None,
-    task_args: dict[str, Any] | None = None,
-    limit: int | None = None,
-    seed: int = 0,
-    concurrency: int = 8,
-    prefetch: int | None = None,
-    decode_workers: int | None = None,
-    timeout: float | None = None,
-    output_dir: str | Path = "runs",
-    resume: str | Path | None = None,
-    cache: str | Path | None = None,
-    max_tokens: int | None = None,
-    prompt: str | None = None,
-    judge: str | Backend | None = None,
-    shard: str | tuple[int, int] | None = None,
-    wait: bool = False,
-    image_side: int | None = None,
-    no_image: bool = False,
+    options: RunSettings | None = None,
     on_progress: Callable[[Progress], None] | None = None,
     on_start: Callable[[Progress, Path], None] | None = None,
+    **settings: Any,
 ) -> RunSummary:
     """Run a task with a model, as a coroutine (for Jupyter and async programs).
 
     Takes the same arguments as :func:`evaluate`. Loading data and writing the summary run in a
     thread, so the event loop stays responsive.
     """
-    if limit is not None and limit <= 0:
-        raise UsageError(f"limit must be a positive number of samples, got {limit}.")
-    if concurrency <= 0:
-        raise UsageError(f"concurrency must be at least 1, got {concurrency}.")
-    if timeout is not None and timeout <= 0:
-        raise UsageError(f"timeout must be a positive number of seconds, got {timeout}.")
-    if max_tokens is not None and max_tokens <= 0:
-        raise UsageError(f"max_tokens must be at least 1, got {max_tokens}.")
-    if image_side is not None and image_side < 16:
-        raise UsageError(f"image_side must be at least 16 pixels, got {image_side}.")
-    if image_side is not None and no_image:
-        raise UsageError("give image_side or no_image, not both: without images there is no side.")
+    given = {k: v for k, v in (("task", task), ("model", model)) if v is not None}
+    opts = RunOptions.of(options, **given, **settings)
+    return await _evaluate(opts, on_progress, on_start)
+
+
+async def _evaluate(
+    opts: RunOptions,
+    on_progress: Callable[[Progress], None] | None,
+    on_start: Callable[[Progress, Path], None] | None,
+) -> RunSummary:
+    shard = opts.shard
     part = parse_shard(shard) if isinstance(shard, str) else shard or shard_from_env()
-    if part is not None and resume is not None:
-        raise UsageError("--resume finishes a run folder as recorded; drop --shard (a shard's "
-                         "folder under shards/ resumes as that shard).")  # fmt: skip
-    # Opened first: an unusable cache file stops the run before its folder is touched.
-    response_cache = ResponseCache(Path(cache)) if cache else None
-    try:
-        prep = await asyncio.to_thread(
-            prepare,
-            task,
-            model,
-            model_args=model_args,
-            data=data,
-            task_args=task_args,
-            limit=limit,
-            seed=seed,
-            output_dir=output_dir,
-            resume=resume,
-            max_tokens=max_tokens,
-            prompt=prompt,
-            judge=judge,
-            shard=part,
-            image_side=image_side,
-            no_image=no_image,
+    if part is not None and opts.resume is not None:
+        raise UsageError(
+            "--resume finishes a run folder as recorded; drop --shard (a shard's folder under "
+            "shards/ resumes as that shard)."
         )
+    # Opened first: an unusable cache file stops the run before its folder is touched.
+    cache = Path(opts.cache) if opts.cache else None
+    response_cache = ResponseCache(cache) if cache else None
+    try:
+        prep = await asyncio.to_thread(prepare, opts, part)
     except BaseException:
         if response_cache is not None:
             response_cache.close()
         raise
     try:
-        plan = await open_waiting(prep, wait)
+        plan = await open_waiting(prep, opts.wait)
     except BaseException:
         try:
             await prep.model.aclose()
@@ -131,7 +109,7 @@ async def evaluate_async(
         raise
     try:
         part = parse_shard(plan.spec.shard) if plan.spec.shard else None
-        workers = decode_workers or _default_workers()
+        workers = opts.decode_workers or _default_workers()
         progress = Progress(total=plan.n_total, metric=plan.task.primary_metric)
         for r in plan.done.values():
             progress.add(r)
@@ -141,17 +119,17 @@ async def evaluate_async(
         judge_obj = None
         if plan.judge is not None:
             # Judge calls are always cached: in the run's cache file, or under the cache root.
-            judge_obj = Judge(plan.judge, Path(cache) if cache else judge_cache_file())
+            judge_obj = Judge(plan.judge, cache or judge_cache_file())
         pipeline = Pipeline(
             plan.task,
             plan.model,
-            plan.store,
+            plan.folder,
             plan.spec,
             session=plan.session or 0,
-            concurrency=concurrency,
-            prefetch=prefetch or 2 * workers,
+            concurrency=opts.concurrency,
+            prefetch=opts.prefetch or 2 * workers,
             decode_workers=workers,
-            timeout=timeout,
+            timeout=opts.timeout,
             cache=response_cache,
             progress=progress,
             on_progress=on_progress,
@@ -164,7 +142,7 @@ async def evaluate_async(
             if in_shard(i, part) and s.id not in done_ids
         )
         if on_start is not None:
-            on_start(progress, plan.store.dir)
+            on_start(progress, plan.folder.dir)
         start = time.perf_counter()
         try:
             await pipeline.run(todo)
@@ -183,37 +161,20 @@ async def evaluate_async(
         plan.release()
     if part is not None:
         # whichever shard ends last merges them all into the run's own folder
-        run_dir = plan.store.dir.parent.parent
+        run_dir = plan.folder.whole().dir
         if await asyncio.to_thread(ready_to_merge, run_dir):
             await asyncio.to_thread(merge, run_dir)
     return summary
 
 
 def evaluate(
-    task: str | Task,
-    model: str | Backend,
+    task: str | Task | None = None,
+    model: str | Model | None = None,
     *,
-    model_args: dict[str, Any] | None = None,
-    data: str | None = None,
-    task_args: dict[str, Any] | None = None,
-    limit: int | None = None,
-    seed: int = 0,
-    concurrency: int = 8,
-    prefetch: int | None = None,
-    decode_workers: int | None = None,
-    timeout: float | None = None,
-    output_dir: str | Path = "runs",
-    resume: str | Path | None = None,
-    cache: str | Path | None = None,
-    max_tokens: int | None = None,
-    prompt: str | None = None,
-    judge: str | Backend | None = None,
-    shard: str | tuple[int, int] | None = None,
-    wait: bool = False,
-    image_side: int | None = None,
-    no_image: bool = False,
+    options: RunSettings | None = None,
     on_progress: Callable[[Progress], None] | None = None,
     on_start: Callable[[Progress, Path], None] | None = None,
+    **settings: Any,
 ) -> RunSummary:
     """Run a task with a model; the Python twin of ``ps3-eval run``.
 
@@ -221,68 +182,33 @@ def evaluate(
     program): there it runs the evaluation on a loop of its own in a worker thread and blocks until
     it is done. In async code, ``await evaluate_async(...)`` instead.
 
+    Every option of the run is a field of :class:`RunOptions`, given as a keyword
+    (``evaluate("probe4k", "ocr-reader", limit=10, image_side=756)``), as ``options`` (a
+    ``RunOptions`` or a sweep's ``RunSettings``), or both (keywords win). An unknown keyword or a
+    value out of range raises ``UsageError`` before anything runs.
+
     Args:
-        task: registered task name, card path, or a loaded ``Task``.
-        model: registered backend name (``NAME:key=value,...`` allowed) or a backend instance.
-        model_args: backend arguments (validated against the backend's ``Args``).
-        data: local copy of the task's data (parquet / jsonl / csv / save_to_disk / hub snapshot).
-        task_args: arguments of the task's custom loader.
-        limit: only the first ``limit`` samples.
-        seed: seed for generation and the bootstrap.
-        concurrency: model calls in flight at once (capped by the backend's own limit).
-        prefetch: samples decoded ahead of the model (default ``2 * decode_workers``).
-        decode_workers: threads that decode images.
-        timeout: seconds per model call before it is recorded as an error.
-        output_dir: parent folder of run directories.
-        resume: an existing run directory to finish (its spec is used; other settings are ignored).
-        cache: SQLite file of the response cache; ``None`` disables caching.
-        max_tokens: override the card's generation ``max_tokens``.
-        prompt: a prompt template replacing the card's (and the model's own); ``{question}``,
-            ``{options}`` and the card's kept columns are filled in.
-        judge: a model (name, ``NAME:key=value`` spec or instance) that reads the answers the
-            scoring rules cannot; its calls are cached and recorded apart from the model's.
-        shard: ``"k/n"`` or ``(k, n)``: run every n-th sample from the k-th into the run's
-            ``shards/k-of-n/`` folder; the last shard to end merges all of them into the run's
-            folder (``ps3-eval merge`` does it by hand). Under torchrun / accelerate launch
-            (``WORLD_SIZE`` > 1) it defaults to ``RANK + 1`` of ``WORLD_SIZE``. The summary
-            returned is the shard's.
-        wait: when another process is running the same run (its folder is locked), wait for
-            it to end instead of raising :class:`RunLocked`.
-        image_side: show the model each image at most this many pixels on its long side,
-            downsampled from the original (a rung of a resolution ladder); part of the run's
-            identity.
-        no_image: ask without the images (is the question answerable without looking?); part
-            of the run's identity.
+        task: registered task name, card path, or a loaded ``Task`` (not needed with ``resume``).
+        model: registered backend name (``NAME:key=value,...`` allowed), a backend instance, or
+            any object implementing the ``Model`` protocol (not needed with ``resume``).
+        options: run options to start from.
         on_progress: called after every recorded sample with live counters.
         on_start: called once before samples run, with the counters and the run directory.
+        **settings: run options (see :class:`RunOptions`): ``model_args``, ``data``,
+            ``task_args``, ``limit``, ``seed``, ``max_tokens``, ``prompt``, ``judge``,
+            ``image_side``, ``no_image`` (they decide the results: part of the run's identity);
+            ``concurrency``, ``prefetch``, ``decode_workers``, ``timeout``, ``output_dir``,
+            ``cache``, ``shard``, ``wait`` (how it runs); ``resume``.
 
     Returns:
-        The run's summary (also written to ``summary.json``).
+        The run's summary (also written to ``summary.json``). A shard's run returns the shard's.
+
+    Raises:
+        UsageError: bad options, a task or model that cannot be loaded, an unwritable folder.
+        RunLocked: another process is running the same run (unless ``wait``).
     """
     coro = evaluate_async(
-        task,
-        model,
-        model_args=model_args,
-        data=data,
-        task_args=task_args,
-        limit=limit,
-        seed=seed,
-        concurrency=concurrency,
-        prefetch=prefetch,
-        decode_workers=decode_workers,
-        timeout=timeout,
-        output_dir=output_dir,
-        resume=resume,
-        cache=cache,
-        max_tokens=max_tokens,
-        prompt=prompt,
-        judge=judge,
-        shard=shard,
-        wait=wait,
-        image_side=image_side,
-        no_image=no_image,
-        on_progress=on_progress,
-        on_start=on_start,
+        task, model, options=options, on_progress=on_progress, on_start=on_start, **settings
     )
     try:
         asyncio.get_running_loop()

@@ -13,6 +13,7 @@ from pathlib import Path
 from ps3_eval.models import Backend
 from ps3_eval.records import GenerationConfig, JudgeCall, Message, Request, TextPart
 from ps3_eval.runner.cache import ResponseCache
+from ps3_eval.runner.calls import CachedModel, CallFailed
 
 JUDGE_GENERATION = GenerationConfig(max_tokens=32, temperature=0.0)
 """Judges answer in a few tokens, greedily."""
@@ -23,8 +24,8 @@ class Judge:
 
     def __init__(self, backend: Backend, cache_path: Path) -> None:
         self.backend = backend
-        self.fingerprint = backend.fingerprint()
-        self.cache = ResponseCache(cache_path)
+        self.calls = CachedModel(backend, ResponseCache(cache_path))
+        self.fingerprint = self.calls.fingerprint
 
     async def ask(self, sample_id: str, prompt: str) -> JudgeCall:
         """Ask the judge; a failure is recorded in the call, never raised."""
@@ -34,23 +35,18 @@ class Judge:
             generation=JUDGE_GENERATION,
         )
         call = JudgeCall(model=self.backend.name, fingerprint=self.fingerprint, prompt=prompt)
-        hit = self.cache.get(self.fingerprint, request)
-        if hit is not None:
-            call.text, call.usage, call.cached = hit.text, hit.usage, True
-            return call
         start = time.perf_counter()
         try:
-            output = await self.backend.generate(request)
-        except Exception as exc:  # the judge's failure leaves the rule-based score in place
-            call.error = f"{type(exc).__name__}: {exc}".strip()
-            call.latency = time.perf_counter() - start
+            output = await self.calls.generate(request)
+        except CallFailed as exc:  # the judge's failure leaves the rule-based score in place
+            call.error = str(exc)
+            call.latency = exc.output.timing.latency or time.perf_counter() - start
+            return call
+        if output.cached:
+            call.text, call.usage, call.cached = output.text, output.usage, True
             return call
         call.latency = output.timing.latency or time.perf_counter() - start
-        if output.error is not None:
-            call.error = output.error.strip() or f"{self.backend.name} returned an empty error"
-            return call
         call.text, call.usage = output.text.strip(), output.usage
-        self.cache.put(self.fingerprint, request, output)
         return call
 
     async def aclose(self) -> None:
@@ -58,4 +54,5 @@ class Judge:
         try:
             await self.backend.aclose()
         finally:
-            self.cache.close()
+            if self.calls.cache is not None:
+                self.calls.cache.close()

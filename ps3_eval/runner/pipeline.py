@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
-import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -34,9 +33,10 @@ from ps3_eval.records import (
     primary_metric,
     utcnow,
 )
+from ps3_eval.rundir import RunDir
 from ps3_eval.runner.cache import ResponseCache
+from ps3_eval.runner.calls import CachedModel, CallFailed, CallTimedOut
 from ps3_eval.runner.judge import Judge
-from ps3_eval.runner.store import RunStore
 from ps3_eval.scoring import Score, answer_text
 from ps3_eval.tasks import BrokenSample, Task
 
@@ -86,15 +86,6 @@ class SampleFailed(Exception):
         super().__init__(message)
         self.kind: ErrorKind = kind
         self.output = output
-
-
-class CallTimedOut(Exception):
-    """The model call passed the run's time limit; ``call`` may still be winding down."""
-
-    def __init__(self, limit: float, elapsed: float, call: asyncio.Future[Any]) -> None:
-        super().__init__(f"model call timed out after {limit:g}s")
-        self.elapsed = elapsed
-        self.call = call
 
 
 def encoded_part(src: ImageSource) -> ImagePart:
@@ -155,7 +146,7 @@ class Pipeline:
         self,
         task: Task,
         model: Backend,
-        store: RunStore,
+        folder: RunDir,
         spec: RunSpec,
         *,
         session: int,
@@ -169,19 +160,16 @@ class Pipeline:
         rescore: dict[str, SampleResult] | None = None,
         judge: Judge | None = None,
     ) -> None:
-        self.task, self.model, self.store, self.spec = task, model, store, spec
+        self.task, self.model, self.folder, self.spec = task, model, folder, spec
         self.session = session
         cap = model.max_concurrency or concurrency
         self.concurrency = max(1, min(concurrency, cap), model.min_concurrency)
         self.prefetch = max(1, prefetch)
         self.decode_workers = decode_workers
-        self.timeout = timeout
-        self.cache = cache
+        self.calls = CachedModel(model, cache, timeout)
         self.progress = progress
         self.on_progress = on_progress
-        # The live backend keys the cache, never a fingerprint read back from an old spec.
-        self.fingerprint = model.fingerprint()
-        self.oracle = model.kind == "test-double"
+        self.oracle = model.wants_oracle
         self.rescore = rescore or {}
         self.judge = judge
         self.n_new = 0
@@ -190,7 +178,7 @@ class Pipeline:
     def _record(self, result: SampleResult) -> None:
         # Results are not kept in memory: the summary re-reads samples.jsonl once at the end, so
         # memory and per-sample cost stay flat however large the run.
-        self.store.append(result)
+        self.folder.append(result)
         self.n_new += 1
         self.n_new_scored += result.error is None
         self.progress.add(result)
@@ -199,70 +187,30 @@ class Pipeline:
 
     # -- stages -----------------------------------------------------------------------------
 
-    def _prompt(self, sample: Sample) -> str | None:
-        """The sample's prompt, built once for both the request and the record."""
+    def _request(self, sample: Sample, images: list[ImagePart]) -> Request:
         try:
-            return self.task.prompt_text(sample)
-        except DataError:
-            return None  # the request raises it again, as that sample's error
-
-    def _request(self, sample: Sample, images: list[ImagePart], prompt: str | None) -> Request:
-        try:
-            request = self.task.build_request(sample, images, self.spec.generation, prompt=prompt)
+            request = self.task.build_request(sample, images, self.spec.generation)
         except DataError as exc:
             raise SampleFailed("data", str(exc)) from None
         if self.oracle:
             request.oracle = sample.targets
         return request
 
-    async def _within_limit(self, request: Request, limit: float) -> ModelOutput:
-        call = asyncio.ensure_future(self.model.generate(request))
-        start = time.perf_counter()
-        # asyncio.wait (not wait_for) tells the run's limit apart from a TimeoutError the backend
-        # raises itself, and does not cancel the call before the caller has recorded the timeout.
+    def _prompt(self, sample: Sample) -> str | None:
+        """The prompt of a sample no request was built for; ``None`` when it cannot be filled."""
         try:
-            done, _ = await asyncio.wait({call}, timeout=limit)
-        except asyncio.CancelledError:  # the session is stopping: stop the call with it
-            call.cancel()
-            await asyncio.wait({call})
-            raise
-        if not done:
-            call.cancel()
-            raise CallTimedOut(limit, time.perf_counter() - start, call)
-        return call.result()
-
-    async def _generate(self, request: Request) -> ModelOutput:
-        """Call the model under the run's time limit; the model's own errors pass through."""
-        start = time.perf_counter()
-        try:
-            if self.timeout is None:
-                output = await self.model.generate(request)
-            else:
-                output = await self._within_limit(request, self.timeout)
-        except CallTimedOut:
-            raise
-        except Exception as exc:  # the model boundary: any failure is this sample's record
-            failed = ModelOutput(timing=Timing(latency=time.perf_counter() - start))
-            raise SampleFailed("model", f"{type(exc).__name__}: {exc}", failed) from None
-        if not output.timing.latency:
-            output.timing.latency = time.perf_counter() - start
-        if output.error is not None:
-            # An empty message is still a failure; say whose.
-            output.error = (
-                output.error.strip() or f"{self.model.name} returned an error without a message"
-            )
-            raise SampleFailed("model", output.error, output)
-        return output
+            return self.task.prompt_text(sample)
+        except DataError:
+            return None
 
     async def _answer(
-        self, sample: Sample, images: list[ImagePart], prompt: str | None
+        self, request: Request, sample: Sample, images: list[ImagePart]
     ) -> ModelOutput:
-        request = self._request(sample, images, prompt)
-        if self.cache is not None:
-            hit = self.cache.get(self.fingerprint, request)
-            if hit is not None:
-                return hit
-        output = await self._generate(request)
+        try:
+            output = await self.calls.generate(request)
+        except CallFailed as exc:
+            raise SampleFailed("model", str(exc), exc.output) from None
+        # What the runner adds from the sample (a cache replay too: the sample's own box).
         if not output.image_sizes:
             output.image_sizes = [(p.width, p.height) for p in images]
         sel = output.selection
@@ -273,8 +221,6 @@ class Pipeline:
                 sel.patch_px *= scale
                 sel.patch_px_y = sel.patch_px_y * scale if sel.patch_px_y else None
             sel.recall = sel.recall_of(sample.bbox)
-        if self.cache is not None:
-            self.cache.put(self.fingerprint, request, output)
         return output
 
     # -- records ----------------------------------------------------------------------------
@@ -284,13 +230,13 @@ class Pipeline:
         sample: Sample | BrokenSample,
         started: datetime,
         images: list[ImagePart] | None,
+        prompt: str | None,
         *,
         output: ModelOutput | None = None,
         failure: SampleFailed | None = None,
         prediction: str = "",
         score: Score | Exception | None = None,
         judge: JudgeCall | None = None,
-        prompt: str | None = None,
     ) -> SampleResult:
         out = output or (failure.output if failure else None) or ModelOutput()
         base: dict[str, Any] = dict(
@@ -320,11 +266,8 @@ class Pipeline:
                 bbox=sample.bbox,
                 metadata={k: _plain(v) for k, v in sample.metadata.items()},
                 group=sample.group,
+                prompt=prompt,
             )
-            if prompt is None:
-                prompt = self._prompt(sample)  # None: the record's error already says so
-            if prompt is not None:
-                base["prompt"] = prompt
         if failure is not None:
             if out.error is None:
                 out.error = str(failure)
@@ -391,6 +334,7 @@ class Pipeline:
                 sample,
                 started,
                 None,
+                self._prompt(sample),
                 output=previous.output,
                 prediction=prediction,
                 score=score,
@@ -403,18 +347,20 @@ class Pipeline:
             images: list[ImagePart] = await images_future
         except Exception as exc:  # decoding failed: that sample's error, the run goes on
             failure = SampleFailed("image", f"image: {exc}")
-            self._record(self._result(sample, started, None, failure=failure))
+            self._record(self._result(sample, started, None, self._prompt(sample), failure=failure))
             return
-        prompt = self._prompt(sample)
+        prompt: str | None = None  # a request that cannot be built has no prompt: its error says
         try:
-            output = await self._answer(sample, images, prompt)
+            request = self._request(sample, images)
+            prompt = request.text  # the prompt as sent, built once
+            output = await self._answer(request, sample, images)
         except SampleFailed as exc:
-            self._record(self._result(sample, started, images, failure=exc, prompt=prompt))
+            self._record(self._result(sample, started, images, prompt, failure=exc))
             return
         except CallTimedOut as exc:
             failed = ModelOutput(timing=Timing(latency=exc.elapsed))
             timed_out = SampleFailed("timeout", str(exc), failed)
-            self._record(self._result(sample, started, images, failure=timed_out, prompt=prompt))
+            self._record(self._result(sample, started, images, prompt, failure=timed_out))
             # Keep this worker's slot until the call has really ended (see Backend.in_thread).
             await asyncio.wait({exc.call})
             if not exc.call.cancelled():
@@ -429,11 +375,11 @@ class Pipeline:
                 sample,
                 started,
                 images,
+                prompt,
                 output=output,
                 prediction=prediction,
                 score=score,
                 judge=call,
-                prompt=prompt,
             )
         )
 
@@ -445,7 +391,7 @@ class Pipeline:
             sample, images_future = item
             if isinstance(sample, BrokenSample):
                 failure = SampleFailed("data", sample.error)
-                self._record(self._result(sample, utcnow(), None, failure=failure))
+                self._record(self._result(sample, utcnow(), None, None, failure=failure))
                 continue
             await self._one(sample, images_future)
 

@@ -1,27 +1,26 @@
 """One session of a run: the spec it runs under, its folder opened and locked, and its close.
 
-A session prepares the task and backend and the spec a run of them has (``run_spec``, whose
-identity names the run's folder), opens that folder (locks it, records the session, compacts the
-records; a finished run is left untouched) and, at the end, records what it did and writes the
-summary.
+A session prepares the task and backend and the spec a run of them has: a new run from its
+options (:func:`prepare_new`, whose spec's identity names the run's folder), or a recorded run as
+its spec says (:func:`prepare_resumed`). It then opens that folder (locks it, records the
+session, compacts the records; a finished run is left untouched) and, at the end, records what
+it did and writes the summary.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from ps3_eval.errors import UsageError
-from ps3_eval.models import Backend, build_model, parse_model_spec
+from ps3_eval.models import Backend, as_backend, build_model, describe_model, parse_model_spec
 from ps3_eval.records import RunSpec, RunSummary, SampleResult, Session, utcnow
-from ps3_eval.runner.lock import RunLock, RunLocked
+from ps3_eval.rundir import DamagedRunFile, RunDir, RunLock, RunLocked, run_dir_for
+from ps3_eval.runner.options import ResultOptions, RunOptions
 from ps3_eval.runner.pipeline import Pipeline
-from ps3_eval.runner.shards import parse_shard, shard_dir, shard_size
-from ps3_eval.runner.store import RunStore, latest_results, read_results
+from ps3_eval.runner.shards import parse_shard, shard_size
 from ps3_eval.runner.summary import summarize
 from ps3_eval.tasks import Task, load_task
 from ps3_eval.version import __version__, code_revision
@@ -29,22 +28,36 @@ from ps3_eval.version import __version__, code_revision
 log = logging.getLogger(__name__)
 
 
-def _slug(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-")[:60] or "x"
+def _backend(model: object, model_args: dict[str, object] | None = None) -> Backend:
+    """A backend from a name (``NAME:key=value,...``) and arguments, or from a model object."""
+    if isinstance(model, str):
+        name, args = parse_model_spec(model)
+        return build_model(name, {**args, **(model_args or {})})
+    try:
+        return as_backend(model)
+    except TypeError as exc:
+        raise UsageError(f"{exc}.") from None
 
 
-def run_dir_for(output_dir: Path, spec: RunSpec) -> Path:
-    """``<output_dir>/<task>__<model>__<identity>``: the same spec always maps to one folder."""
-    return output_dir / f"{_slug(spec.task)}__{_slug(spec.model)}__{spec.identity()}"
+def _described(model: object) -> Backend | None:
+    """A backend that says what ``model`` is (its name, arguments, fingerprint), unbuilt."""
+    if model is None:
+        return None
+    if isinstance(model, str):
+        name, args = parse_model_spec(model)
+        return describe_model(name, args)
+    return _backend(model)
 
 
-def _resolve_model(model: str | Backend, model_args: dict[str, Any] | None) -> Backend:
-    if isinstance(model, Backend):
-        if model_args:
-            raise UsageError("pass model_args only with a model name, not a model instance.")
-        return model
-    name, args = parse_model_spec(model)
-    return build_model(name, {**args, **(model_args or {})})
+@dataclass
+class Prepared:
+    """The task, backend and spec of a session, before its run folder is opened."""
+
+    task: Task
+    model: Backend
+    folder: RunDir
+    spec: RunSpec
+    judge: Backend | None
 
 
 @dataclass
@@ -53,7 +66,7 @@ class Plan:
 
     task: Task
     model: Backend
-    store: RunStore
+    folder: RunDir
     spec: RunSpec
     session: int | None
     """This session's index in ``spec.sessions``; ``None`` when there is nothing to do (every
@@ -68,6 +81,79 @@ class Plan:
         """Let another process run the run folder."""
         if self.lock is not None:
             self.lock.release()
+
+
+def run_spec(
+    task: Task, backend: Backend, options: ResultOptions, *, with_data: bool = True
+) -> RunSpec:
+    """The spec of a new run of ``task`` with ``backend``: what decides its identity and folder.
+
+    Changes nothing: the prompt is the options' ``prompt``, else the task's override, else the
+    model's own prompt for the task. ``with_data=False`` leaves the data's fingerprint out (it
+    loads the data): such a spec names its run only once a recorded spec lends it the
+    fingerprint. A judge given by name is described, not built (no key or SDK needed).
+    """
+    prompt = options.prompt
+    if prompt is None:
+        prompt = task.prompt_override
+    if prompt is None:
+        prompt = backend.prompt_for(task.name, task.prompt_template)
+    generation = task.generation.model_copy()
+    generation.seed = options.seed
+    if options.max_tokens is not None:
+        generation.max_tokens = options.max_tokens
+    judge = _described(options.judge)
+    return RunSpec(
+        task=task.name,
+        task_version=task.card.version,
+        card_digest=task.card_digest,
+        card_path=str(task.card_path) if task.card_path else None,
+        data=options.data,
+        data_fingerprint=task.data_fingerprint if with_data else None,
+        data_files=task.data_files if with_data else [],
+        task_args=task.args,
+        model=backend.name,
+        model_args=backend.args_dict(),
+        model_fingerprint=backend.fingerprint(),
+        operational=sorted(backend.operational_args),
+        limit=options.limit,
+        seed=options.seed,
+        generation=generation,
+        aggregation=task.card.aggregation,
+        primary_metric=task.primary_metric,
+        prompt=prompt,
+        judge=judge.fingerprint() if judge else None,
+        judge_model=judge.name if judge else None,
+        judge_args=judge.args_dict() if judge else {},
+        image_side=options.image_side,
+        no_image=True if options.no_image else None,
+        package_version=__version__,
+        code_revision=code_revision(),
+    )
+
+
+def prepare_new(options: RunOptions, shard: tuple[int, int] | None = None) -> Prepared:
+    """Load the task and backend of a new (or same-spec) run and find its folder; writes nothing.
+
+    The identity covers the live backend's fingerprint, so a changed backend never lands in an
+    old folder; an existing folder keeps its spec and gains a session.
+    """
+    task = options.task
+    task_obj = (
+        task
+        if isinstance(task, Task)
+        else load_task(task, data=options.data, args=options.task_args or None)
+    )
+    backend = _backend(options.model, options.model_args)
+    judge = _backend(options.judge) if options.judge is not None else None
+    spec = run_spec(task_obj, backend, options.model_copy(update={"judge": judge}))
+    task_obj.prompt_override = spec.prompt  # the task asks with the prompt the spec records
+    task_obj.check_prompt()  # a field no sample can fill stops the run before any call
+    folder = RunDir(run_dir_for(Path(options.output_dir), spec))
+    if shard is not None:
+        spec.shard = f"{shard[0]}/{shard[1]}"
+        folder = folder.shard(shard)
+    return Prepared(task_obj, backend, folder, spec, judge)
 
 
 def _task_for_spec(spec: RunSpec) -> Task:
@@ -92,141 +178,39 @@ def _task_for_spec(spec: RunSpec) -> Task:
     return task
 
 
-def _check_backend(spec: RunSpec, backend: Backend, run_dir: Path) -> None:
+def prepare_resumed(run_dir: str | Path) -> Prepared:
+    """Load the task, backend and judge a recorded run names, checking none changed since.
+
+    Raises:
+        UsageError: ``run_dir`` holds no run, or its card, data, backend or judge changed.
+    """
+    folder = RunDir(run_dir)
+    if not folder.exists():
+        raise UsageError(f"{run_dir} is not a run directory (no spec.json there).")
+    spec = folder.read_spec()
+    task = _task_for_spec(spec)
+    backend = build_model(spec.model, spec.model_args)
     live = backend.fingerprint()
     if live != spec.model_fingerprint:
         raise UsageError(
-            f"model '{spec.model}' changed since {run_dir} started (its fingerprint is now {live}, "
-            f"the run has {spec.model_fingerprint}: a new backend version or arguments); start a "
-            f"new run (drop --resume) instead of mixing answers of different code."
+            f"model '{spec.model}' changed since {folder.dir} started (its fingerprint is now "
+            f"{live}, the run has {spec.model_fingerprint}: a new backend version or arguments); "
+            f"start a new run (drop --resume) instead of mixing answers of different code."
         )
+    judge = build_model(spec.judge_model, spec.judge_args) if spec.judge_model else None
+    if judge is not None and judge.fingerprint() != spec.judge:
+        raise UsageError(
+            f"the judge '{spec.judge_model}' changed since {folder.dir} started; start a new "
+            f"run (drop --resume) instead of mixing its extractions."
+        )
+    return Prepared(task, backend, folder, spec, judge)
 
 
-def run_spec(
-    task: Task,
-    backend: Backend,
-    *,
-    data: str | None = None,
-    limit: int | None = None,
-    seed: int = 0,
-    max_tokens: int | None = None,
-    prompt: str | None = None,
-    judge: Backend | None = None,
-    with_data: bool = True,
-    image_side: int | None = None,
-    no_image: bool = False,
-) -> RunSpec:
-    """The spec of a new run of ``task`` with ``backend``: what decides its identity and folder.
-
-    Sets the task's prompt override (``prompt``, else the model's own prompt for the task).
-    ``with_data=False`` leaves the data's fingerprint out (it loads the data): such a spec names
-    its run only once a recorded spec lends it the fingerprint.
-    """
-    if prompt is not None:
-        task.prompt_override = prompt
-    elif task.prompt_override is None:
-        task.prompt_override = backend.prompt_for(task.name, task.prompt_template)
-    generation = task.generation.model_copy()
-    generation.seed = seed
-    if max_tokens is not None:
-        generation.max_tokens = max_tokens
-    return RunSpec(
-        task=task.name,
-        task_version=task.card.version,
-        card_digest=task.card_digest,
-        card_path=str(task.card_path) if task.card_path else None,
-        data=data,
-        data_fingerprint=task.data_fingerprint if with_data else None,
-        data_files=task.data_files if with_data else [],
-        task_args=task.args,
-        model=backend.name,
-        model_args=backend.args_dict(),
-        model_fingerprint=backend.fingerprint(),
-        operational=sorted(backend.operational_args),
-        limit=limit,
-        seed=seed,
-        generation=generation,
-        aggregation=task.card.aggregation,
-        primary_metric=task.primary_metric,
-        prompt=task.prompt_override,
-        judge=judge.fingerprint() if judge else None,
-        judge_model=judge.name if judge else None,
-        judge_args=judge.args_dict() if judge else {},
-        image_side=image_side,
-        no_image=True if no_image else None,
-        package_version=__version__,
-        code_revision=code_revision(),
-    )
-
-
-@dataclass
-class Prepared:
-    """The task, backend and spec of a session, before its run folder is opened."""
-
-    task: Task
-    model: Backend
-    store: RunStore
-    spec: RunSpec
-    judge: Backend | None
-
-
-def prepare(
-    task: str | Task,
-    model: str | Backend,
-    *,
-    model_args: dict[str, Any] | None,
-    data: str | None,
-    task_args: dict[str, Any] | None,
-    limit: int | None,
-    seed: int,
-    output_dir: str | Path,
-    resume: str | Path | None,
-    max_tokens: int | None,
-    prompt: str | None,
-    judge: str | Backend | None,
-    shard: tuple[int, int] | None = None,
-    image_side: int | None = None,
-    no_image: bool = False,
-) -> Prepared:
-    """Load the task and backend and find the run folder; nothing is written yet."""
-    if resume is not None:
-        store = RunStore(Path(resume))
-        if not store.exists():
-            raise UsageError(f"{resume} is not a run directory (no spec.json there).")
-        spec = store.read_spec()
-        task_obj = _task_for_spec(spec)
-        backend = build_model(spec.model, spec.model_args)
-        _check_backend(spec, backend, store.dir)
-        judge_backend = build_model(spec.judge_model, spec.judge_args) if spec.judge_model else None
-        if judge_backend is not None and judge_backend.fingerprint() != spec.judge:
-            raise UsageError(
-                f"the judge '{spec.judge_model}' changed since {store.dir} started; start a new "
-                f"run (drop --resume) instead of mixing its extractions."
-            )
-        return Prepared(task_obj, backend, store, spec, judge_backend)
-    task_obj = task if isinstance(task, Task) else load_task(task, data=data, args=task_args)
-    backend = _resolve_model(model, model_args)
-    judge_backend = _resolve_model(judge, None) if judge is not None else None
-    spec = run_spec(
-        task_obj,
-        backend,
-        data=data,
-        limit=limit,
-        seed=seed,
-        max_tokens=max_tokens,
-        prompt=prompt,
-        judge=judge_backend,
-        image_side=image_side,
-        no_image=no_image,
-    )
-    task_obj.check_prompt()  # a field no sample can fill stops the run before any call
-    # The identity covers the live backend's fingerprint, so a changed backend never lands
-    # in an old directory; an existing one keeps its spec and gains a session.
-    store = RunStore(run_dir_for(Path(output_dir), spec))
-    if shard is not None:
-        spec.shard = f"{shard[0]}/{shard[1]}"
-        store = RunStore(shard_dir(store.dir, shard))
-    return Prepared(task_obj, backend, store, spec, judge_backend)
+def prepare(options: RunOptions, shard: tuple[int, int] | None = None) -> Prepared:
+    """:func:`prepare_resumed` when the options name a run to resume, else :func:`prepare_new`."""
+    if options.resume is not None:
+        return prepare_resumed(options.resume)
+    return prepare_new(options, shard)
 
 
 def _n_total(task: Task, spec: RunSpec) -> int:
@@ -253,22 +237,24 @@ def open_folder(prep: Prepared) -> Plan:
         RunLocked: another process is running it.
         UsageError: the folder cannot be created or written.
     """
-    store, spec = prep.store, prep.spec
-    if store.exists():
-        recorded = store.read_spec()
-        good, errors, damaged = read_results(store.samples_path)
+    folder, spec = prep.folder, prep.spec
+    if folder.exists():
+        recorded = folder.read_spec()
+        good, errors, damaged = folder.read_results()
         n_total = _n_total(prep.task, recorded)
         if not errors and not damaged and len(good) >= n_total:
-            return Plan(prep.task, prep.model, store, recorded, None, n_total, good, {}, prep.judge)
+            return Plan(
+                prep.task, prep.model, folder, recorded, None, n_total, good, {}, prep.judge
+            )
     try:
-        store.dir.mkdir(parents=True, exist_ok=True)
-        lock = RunLock(store.dir)
+        folder.dir.mkdir(parents=True, exist_ok=True)
+        lock = RunLock(folder.dir)
         lock.acquire()
     except OSError as exc:
-        raise _unwritable(store.dir, exc) from None
+        raise _unwritable(folder.dir, exc) from None
     try:
-        if store.exists():  # read again under the lock: another process may have added to it
-            spec = store.read_spec()
+        if folder.exists():  # read again under the lock: another process may have added to it
+            spec = folder.read_spec()
         spec.sessions.append(
             Session(
                 package_version=__version__,
@@ -276,11 +262,11 @@ def open_folder(prep: Prepared) -> Plan:
                 model_fingerprint=prep.model.fingerprint(),
             )
         )
-        store.write_spec(spec)
-        done, errors = store.prepare()
+        folder.write_spec(spec)
+        done, errors = folder.compact()
     except OSError as exc:
         lock.release()
-        raise _unwritable(store.dir, exc) from None
+        raise _unwritable(folder.dir, exc) from None
     except BaseException:
         lock.release()
         raise
@@ -293,7 +279,7 @@ def open_folder(prep: Prepared) -> Plan:
     return Plan(
         prep.task,
         prep.model,
-        store,
+        folder,
         spec,
         len(spec.sessions) - 1,
         _n_total(prep.task, spec),
@@ -304,10 +290,19 @@ def open_folder(prep: Prepared) -> Plan:
     )
 
 
+def _previous_summary(folder: RunDir) -> RunSummary | None:
+    """The summary a session replaces; a damaged one is replaced all the same."""
+    try:
+        return folder.read_summary()
+    except DamagedRunFile as exc:
+        log.warning("%s; writing it again", exc)
+        return None
+
+
 def finish(plan: Plan, pipeline: Pipeline, wall: float) -> RunSummary:
     """Close the session: record what it did and write the summary."""
-    store, spec = plan.store, plan.spec
-    store.close()
+    folder, spec = plan.folder, plan.spec
+    folder.close()
     if plan.session is not None:
         if pipeline.n_new:
             session = spec.sessions[plan.session]
@@ -315,29 +310,29 @@ def finish(plan: Plan, pipeline: Pipeline, wall: float) -> RunSummary:
             session.n_recorded = pipeline.n_new
         else:  # only invocations that added results are history worth keeping
             del spec.sessions[plan.session]
-        store.write_spec(spec)
+        folder.write_spec(spec)
     summary = summarize(
-        store.dir.name,
+        folder.name,
         spec,
-        latest_results(store.samples_path),
+        folder.results(),
         n_total=plan.n_total,
         wall_time_s=wall,
         n_new=pipeline.n_new,
         n_new_scored=pipeline.n_new_scored,
     )
-    previous = store.read_summary()
+    previous = _previous_summary(folder)
     if pipeline.n_new == 0 and previous is not None:
         # Nothing ran: keep the timing of the session that did the work.
         summary.wall_time_s = previous.wall_time_s
         summary.throughput = previous.throughput
         summary.answered_throughput = previous.answered_throughput
     try:
-        store.write_summary(summary)
+        folder.write_summary(summary)
     except OSError as exc:
         if plan.session is not None:
             raise
         # A finished run in a read-only folder: its records are whole; report from memory.
-        log.info("summary of %s not rewritten (%s)", store.dir, exc.strerror)
+        log.info("summary of %s not rewritten (%s)", folder.dir, exc.strerror)
     return summary
 
 

@@ -9,18 +9,15 @@ Under ``torchrun`` or ``accelerate launch`` the shard comes from ``RANK`` and ``
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import os
 import re
-from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 
 from ps3_eval.errors import UsageError
 from ps3_eval.records import RunSpec, RunSummary, SampleResult
-from ps3_eval.runner.store import SAMPLES, RunStore, latest_results, write_json_atomic
-
-SHARDS = "shards"
+from ps3_eval.rundir import RunDir, merge_lock
+from ps3_eval.runner.summary import summarize
 
 
 def parse_shard(text: str) -> tuple[int, int]:
@@ -61,55 +58,34 @@ def shard_size(n_total: int, shard: tuple[int, int] | None) -> int:
     return len(range(k - 1, n_total, n))
 
 
-def shard_dir(run_dir: Path, shard: tuple[int, int]) -> Path:
-    """Where shard ``k`` of ``n`` of a run writes."""
-    return run_dir / SHARDS / f"{shard[0]}-of-{shard[1]}"
-
-
-def _ended(store: RunStore) -> bool:
+def _ended(folder: RunDir) -> bool:
     """Whether a shard's latest session has ended (its summary is newer than its last start)."""
-    if not store.exists():
+    if not folder.exists():
         return False
-    summary = store.read_summary()
-    spec = store.read_spec()
+    summary = folder.read_summary()
+    spec = folder.read_spec()
     if summary is None:
         return False
     return not spec.sessions or summary.finished_at >= spec.sessions[-1].started_at
 
 
-@contextlib.contextmanager
-def _locked(run_dir: Path) -> Iterator[None]:
-    """One merge at a time (the merge is idempotent either way)."""
-    run_dir.mkdir(parents=True, exist_ok=True)
-    with (run_dir / ".merge.lock").open("w") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
-
-
-def _shards(run_dir: Path) -> tuple[int, list[RunStore]]:
-    found = sorted((run_dir / SHARDS).glob("*-of-*")) if (run_dir / SHARDS).is_dir() else []
-    if not found:
-        raise UsageError(f"{run_dir} has no shards (no {SHARDS}/K-of-N folders) to merge.")
-    counts = {p.name.split("-of-")[1] for p in found}
-    if len(counts) > 1:
-        raise UsageError(
-            f"{run_dir} holds shards of different splits ({', '.join(sorted(counts))} ways); "
-            f"keep one split's folders under {SHARDS}/."
-        )
-    n = int(counts.pop())
-    return n, [RunStore(shard_dir(run_dir, (k, n))) for k in range(1, n + 1)]
-
-
 def ready_to_merge(run_dir: Path) -> bool:
-    """Whether every shard of the run exists and has ended."""
+    """Whether every shard of the run exists and has ended.
+
+    A shard whose files cannot be read is not ready; ``merge`` then says what is wrong.
+    """
     try:
-        _, stores = _shards(run_dir)
+        _, shards = RunDir(run_dir).shards()
+        return all(_ended(s) for s in shards)
     except UsageError:
         return False
-    return all(_ended(s) for s in stores)
+
+
+def merged_into(shard_folder: Path, since: datetime) -> tuple[Path, bool]:
+    """The run a shard's folder belongs to, and whether it was merged at ``since`` or later."""
+    whole = RunDir(shard_folder).whole()
+    summary = whole.read_summary()
+    return whole.dir, summary is not None and summary.finished_at >= since
 
 
 def merge(run_dir: str | Path) -> RunSummary:
@@ -122,10 +98,9 @@ def merge(run_dir: str | Path) -> RunSummary:
     Raises:
         UsageError: a shard is missing or has not ended, or shards disagree on the run.
     """
-    from ps3_eval.runner.summary import summarize
-
-    root = Path(run_dir)
-    n, stores = _shards(root)
+    whole = RunDir(run_dir)
+    root = whole.dir
+    n, stores = whole.shards()
     for k, store in enumerate(stores, 1):
         if not store.exists():
             raise UsageError(f"shard {k}/{n} of {root} has not run; run it with --shard {k}/{n}.")
@@ -134,7 +109,7 @@ def merge(run_dir: str | Path) -> RunSummary:
                 f"shard {k}/{n} of {root} has not ended (it is running, or was killed: run it "
                 f"again with --shard {k}/{n} to finish it)."
             )
-    with _locked(root):
+    with merge_lock(root):
         specs = [s.read_spec() for s in stores]
         identity = specs[0].identity()
         if any(s.identity() != identity for s in specs):
@@ -147,7 +122,7 @@ def merge(run_dir: str | Path) -> RunSummary:
         for store, shard_spec in zip(stores, specs, strict=True):
             offset = len(spec.sessions)
             spec.sessions.extend(shard_spec.sessions)
-            for r in latest_results(store.samples_path):
+            for r in store.results():
                 if r.session is not None:
                     r.session += offset
                 results.append(r)
@@ -157,12 +132,8 @@ def merge(run_dir: str | Path) -> RunSummary:
             wall = max(wall, summary.wall_time_s)
             n_new += summary.n + summary.n_errors
         results.sort(key=lambda r: r.sample_id)
-        tmp = root / (SAMPLES + ".tmp")
-        with tmp.open("w") as fh:
-            for r in results:
-                fh.write(r.model_dump_json() + "\n")
-        os.replace(tmp, root / SAMPLES)
-        write_json_atomic(root / "spec.json", spec)
+        whole.replace_results(results)
+        whole.write_spec(spec)
         merged = summarize(
             root.name,
             spec,
@@ -172,5 +143,5 @@ def merge(run_dir: str | Path) -> RunSummary:
             n_new=n_new,
             n_new_scored=sum(r.error is None for r in results),
         )
-        RunStore(root).write_summary(merged)
+        whole.write_summary(merged)
     return merged

@@ -7,6 +7,7 @@ from collections.abc import Iterable
 
 import numpy as np
 
+from ps3_eval.errors import first_line
 from ps3_eval.records import (
     CostStats,
     LatencyStats,
@@ -83,9 +84,8 @@ def _cost(answered: list[ModelOutput]) -> CostStats:
 
 
 def error_line(message: str | None) -> str:
-    """The first line of an error message, or a placeholder when the message is empty."""
-    lines = (message or "").strip().splitlines()
-    return lines[0][:200] if lines else "(error without a message)"
+    """The first line of an error message (cut to 200 characters), or a placeholder."""
+    return first_line(message or "", "(error without a message)")[:200]
 
 
 def _stage_means(outputs: list[ModelOutput]) -> dict[str, float]:

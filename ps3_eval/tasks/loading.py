@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
-from ps3_eval.errors import UsageError
+from ps3_eval.errors import UsageError, first_line
 
 if TYPE_CHECKING:
     from ps3_eval.tasks.card import TaskCard
@@ -162,12 +162,6 @@ def _pick_split(obj: Any, split: str, where: str) -> Any:
             )
         return obj[split]
     return obj
-
-
-def first_line(exc: BaseException) -> str:
-    """The first line of an exception's message."""
-    text = str(exc)
-    return text.splitlines()[0] if text else ""
 
 
 def _quiet_datasets() -> None:

@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from ps3_eval.errors import UsageError
+from ps3_eval.errors import UsageError, first_line
 
 
 class RateLimiter:
@@ -118,7 +118,7 @@ def classify(exc: BaseException) -> Failure:
     if after is None:  # google-genai keeps the parsed body in .details, the others in .body
         after = _retry_info(getattr(exc, "details", None) or getattr(exc, "body", None))
     name = type(exc).__name__
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else name
+    text = first_line(exc, name)
     if isinstance(status, int):
         if status == 429 or status >= 500:
             return Failure(True, after, f"HTTP {status}: {text}")

@@ -9,12 +9,14 @@ releasing it leaves that text behind, and the next process takes the lock over a
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import fcntl
 import json
 import logging
 import os
 import socket
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -24,6 +26,7 @@ from ps3_eval.errors import UsageError
 log = logging.getLogger(__name__)
 
 LOCK = "run.lock"
+MERGE_LOCK = ".merge.lock"
 
 
 @dataclass(frozen=True)
@@ -134,3 +137,15 @@ class RunLock:
             pass
         finally:
             os.close(fd)  # closing the descriptor releases the flock
+
+
+@contextlib.contextmanager
+def merge_lock(run_dir: Path) -> Iterator[None]:
+    """One merge of a run's shards at a time (the merge is idempotent either way); waits."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    with (run_dir / MERGE_LOCK).open("w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
