@@ -111,7 +111,7 @@ def compare_runs(
     Args:
         run_a: The baseline run directory.
         run_b: The run compared with it.
-        metric: The sample metric to compare (default: the first one both runs have).
+        metric: The sample metric to compare (default: the card's primary metric).
         seed: Seed of the paired bootstrap.
 
     Raises:

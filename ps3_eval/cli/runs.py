@@ -228,7 +228,9 @@ def runs_cmd(
 def compare_cmd(
     run_a: Annotated[Path, typer.Argument(help="The baseline run directory.")],
     run_b: Annotated[Path, typer.Argument(help="The run compared with it.")],
-    metric: Annotated[str | None, typer.Option(help="Sample metric (default: the first).")] = None,
+    metric: Annotated[
+        str | None, typer.Option(help="Sample metric (default: the card's primary metric).")
+    ] = None,
     seed: Annotated[int, typer.Option(help="Seed of the paired bootstrap.")] = 0,
     as_json: Annotated[bool, typer.Option("--json", help="Print the comparison as JSON.")] = False,
     show: Annotated[int, typer.Option(help="Flipped samples to list.", min=0)] = 20,
