@@ -19,10 +19,10 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def cli(
-    *args: str, check: bool = True, cwd: Path | None = None
+    *args: str, check: bool = True, cwd: Path | None = None, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
-    """Run the checkout's ``python cli.py`` as a user would."""
-    env = {**os.environ, "COLUMNS": "200"}
+    """Run the checkout's ``python cli.py`` as a user would (``env``: extra variables)."""
+    env = {**os.environ, "COLUMNS": "200", **(env or {})}
     res = subprocess.run(
         [sys.executable, str(ROOT / "cli.py"), *args],
         capture_output=True,
@@ -70,8 +70,21 @@ def test_run_show_and_frames(toy_card: Path, tmp_path: Path) -> None:
 def test_listing_commands(toy_card: Path) -> None:
     models = cli("models").stdout
     assert "scripted" in models and "test double" in models and "fail_rate" in models
-    tasks = cli("tasks", cwd=toy_card.parent).stdout
-    assert "name" in tasks
+    shipped = json.loads(cli("tasks", "--json").stdout)
+    names = [c["name"] for c in shipped]
+    assert "chartqa" in names and names == sorted(names)
+    # The table lists every card on a line of its own, with its version and scorer.
+    table = cli("tasks").stdout.splitlines()
+    for card in shipped:
+        (line,) = [x for x in table if re.search(rf"\b{re.escape(card['name'])}\s", x)]
+        assert re.search(rf"\s{re.escape(card['version'])}\s", line), line
+        assert card["scorer"] is None or card["scorer"] in line, line
+    # Cards in a PS3_EVAL_TASKS folder join the list.
+    env = {"PS3_EVAL_TASKS": str(toy_card.parent)}
+    with_toy = json.loads(cli("tasks", "--json", env=env).stdout)
+    assert [c["name"] for c in with_toy] == sorted([*names, "toy"])
+    backends = {b["name"] for b in json.loads(cli("models", "--json").stdout)}
+    assert {"scripted", "openai", "anthropic", "gemini", "openai-compatible"} <= backends
 
 
 @pytest.mark.parametrize(

@@ -64,7 +64,7 @@ def test_exported_task_scores_like_ps3_eval(tmp_path: Path) -> None:
         d["id"]: [
             f"<think>maybe ({'ABCD'[('ABCD'.index(letters[i]) + 2) % 4]})</think>({letters[i]})",
             "banana",
-            f"The answer is {'ABCD'[(i + 1) % 4]}.",
+            f"The answer is {letters[i]}.",
         ][i % 3]
         for i, d in enumerate(docs)
     }
@@ -88,15 +88,16 @@ def test_exported_task_scores_like_ps3_eval(tmp_path: Path) -> None:
     results = {m["metric"]: m["aggregation"](per_metric[m["metric"]]) for m in cfg["metric_list"]}
     summary = run.summary
     assert summary is not None
-    assert results.pop("ps3_score") == summary.metrics["accuracy"].mean
+    # Every third answer ("banana") is wrong, the others right: 4 of 6 in both.
+    right = {d["id"]: float(i % 3 != 1) for i, d in enumerate(docs)}
+    assert results.pop("ps3_score") == summary.metrics["accuracy"].mean == 4 / 6
     expected = {
         f"ps3_score_category_{c}": v["accuracy"].mean for c, v in summary.by_category.items()
     }
     expected |= {f"ps3_score_mrr_{m}": v["accuracy"].mean for m, v in summary.by_mrr.items()}
     assert results == expected and len(expected) > 2
-    assert {s["id"]: s["score"] for s in per_metric["ps3_score"]} == {
-        r.sample_id: r.scores["accuracy"] for r in run.results
-    }
+    assert {s["id"]: s["score"] for s in per_metric["ps3_score"]} == right
+    assert {r.sample_id: r.scores["accuracy"] for r in run.results} == right
     assert cfg["doc_to_text"](docs[0], {"pre_prompt": "P:", "post_prompt": ":Q"}) == (
         f"P:{prompts[docs[0]['id']]}:Q"
     )
