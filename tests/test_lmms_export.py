@@ -3,7 +3,8 @@
 lmms-eval itself needs torch; these tests follow its loading steps instead: the YAML with its
 ``!function utils.name`` tags resolved from the folder's utils.py, ``load_from_disk`` of
 ``dataset_path`` and the ``test_split``, then doc_to_visual / doc_to_text / process_results per
-document and the metric's aggregation over them.
+document and the metric's aggregation over them. The lmms environment runs the same export
+through lmms-eval's own TaskManager (tests/test_lmms_bridge.py).
 """
 
 from __future__ import annotations
