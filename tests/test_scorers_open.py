@@ -99,6 +99,9 @@ def test_anls() -> None:
     assert anls("invoize", ["invoice"]) == pytest.approx(1 - 1 / 7)
     # Below the threshold counts as nothing: 4 edits in 7 leaves 3/7.
     assert anls("abcdice", ["invoice"]) == 0.0
+    # Exactly at the threshold still counts (the reference zeroes only what lies below it).
+    assert anls("ab", ["ac"]) == 0.5
+    assert anls("ab", ["ac"], threshold=0.6) == 0.0
     assert anls("invoize", ["receipt", "invoice"]) == pytest.approx(1 - 1 / 7)  # best answer
     assert anls("", ["a"]) == 0.0
     assert anls("", [""]) == 1.0
