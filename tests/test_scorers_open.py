@@ -32,6 +32,9 @@ from ps3_eval.scoring.vqa import normalize_vqa_answer, vqa_accuracy
         ("coca-cola", "coca cola"),  # punctuation without a space beside it becomes a space
         ("coca - cola", "coca cola"),  # ... with one, it is deleted
         ("a-b c-d - e", "ab cd e"),  # the space test looks at the whole text
+        ("e-mail -x", "email x"),  # a space before it is enough
+        ("e-mail- x", "email x"),  # ... or one after it
+        ("(b)", "b"),
         ("line one\nline two", "line 1 line 2"),
         ("  Ｈｉ ", "ｈｉ"),  # full-width letters are not folded by the reference
         ("", ""),
