@@ -123,3 +123,34 @@ def test_registered_scorers_read_the_sample_targets() -> None:
     assert get_scorer("relaxed_accuracy")("104", chart).values == {"relaxed_accuracy": 1.0}
     doc = Sample(id="d1", question="?", targets=["invoice"])
     assert get_scorer("anls")("invoize", doc).values["anls"] == pytest.approx(1 - 1 / 7)
+
+
+def test_relaxed_reads_percentages_as_fractions_and_honours_the_tolerance() -> None:
+    assert relaxed_accuracy("0.4", ["40%"], tolerance=0.0) == 1.0  # 40% is 0.4, exactly
+    assert relaxed_accuracy("0.41", ["40%"], tolerance=0.0) == 0.0
+    assert relaxed_accuracy("0.41", ["40%"]) == 1.0  # within the default 5%
+    assert not relaxed_match("0.4", "40X%")  # a percent sign after something not a number
+
+
+def test_ocrbench_folds_case_as_the_reference_does() -> None:
+    from ps3_eval.scoring.ocrbench import ocrbench_match
+
+    # The reference lower-cases both: "straße" is not inside "strasse" (upper-casing would match).
+    assert ocrbench_match("STRASSE", ["straße"], handwritten_math=False) == (False, False)
+    assert ocrbench_match("It says Coffee", ["coffee"], handwritten_math=False) == (True, False)
+    # Handwritten maths: line breaks and spaces dropped, case kept.
+    assert ocrbench_match("x^\n{2}", ["x ^ { 2 }"], handwritten_math=True) == (True, False)
+    assert ocrbench_match("X^{2}", ["x ^ { 2 }"], handwritten_math=True) == (False, False)
+
+
+def test_mathvista_normalises_letters_in_brackets_and_rounds_floats() -> None:
+    from ps3_eval.scoring.mathvista import normalize_extracted
+
+    options = ["x", "y", "neither"]
+    assert normalize_extracted("(b)", options, "multi_choice", "text", None) == "y"
+    assert normalize_extracted("(B)", options, "multi_choice", "text", None) == "y"
+    assert normalize_extracted("C", options, "multi_choice", "text", None) == "neither"
+    # A float without a precision rounds to whole units, as the reference's int(precision or 0).
+    assert normalize_extracted("1.45", None, "free_form", "float", None) == "1.0"
+    assert normalize_extracted("1.449", None, "free_form", "float", 2.0) == "1.45"
+    assert normalize_extracted("7.9", None, "free_form", "integer", None) == "7"
