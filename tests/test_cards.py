@@ -117,6 +117,12 @@ def test_card_reads_its_hub_snapshot_and_runs(name: str, tmp_path: Path) -> None
     assert summary.complete and summary.n_errors == 0 and summary.n == len(ds)
     got = {k: v.mean for k, v in summary.metrics.items() if k in expected}
     assert got == pytest.approx(expected, abs=1e-9), summary.metrics.keys()
+    if name == "ocrbench":  # a count out of n: the proportion's Wilson interval, times n
+        from ps3_eval.scoring.stats import wilson_ci
+
+        score, (_, low, high) = summary.metrics["ocrbench_score"], wilson_ci(3, 4)
+        assert (score.ci_low, score.ci_high) == pytest.approx((low * 4, high * 4))
+        assert (score.n, score.method) == (4, "wilson")
     # An answer no rule accepts scores 0 under every metric the card reports.
     wrong = _score(name, snap, ids, ["zzzz"] * len(ids), tmp_path / "wrong")
     assert wrong.n == len(ds) and wrong.metrics.keys() == summary.metrics.keys()
