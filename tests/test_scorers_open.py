@@ -154,3 +154,23 @@ def test_mathvista_normalises_letters_in_brackets_and_rounds_floats() -> None:
     assert normalize_extracted("1.45", None, "free_form", "float", None) == "1.0"
     assert normalize_extracted("1.449", None, "free_form", "float", 2.0) == "1.45"
     assert normalize_extracted("7.9", None, "free_form", "integer", None) == "7"
+
+
+def test_mathvista_judge_prompt_asks_for_the_answer_in_its_type() -> None:
+    from ps3_eval.scoring.mathvista import judge_prompt
+
+    head = "Read a model's response to a question and write down "
+    tail = (
+        ". Reply with the answer alone; reply NONE if the response gives no answer.\n\n"
+        "Question: Q?\n\nResponse: R\n\nExtracted answer:"
+    )
+    for answer_type, want in (
+        ("integer", "its final answer, as an integer"),
+        ("float", "its final answer, as a decimal number"),
+        ("list", "its final answer, as a Python list"),
+        ("text", "its final answer, as a short text"),
+        ("other", "its final answer, as a short text"),
+    ):
+        assert judge_prompt("Q?", "R", answer_type, None) == head + want + tail
+    want = "the letter of the option it chose, among:\nA. x\nB. y"
+    assert judge_prompt("Q?", "R", "text", ["x", "y"]) == head + want + tail
