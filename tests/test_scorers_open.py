@@ -174,3 +174,28 @@ def test_mathvista_judge_prompt_asks_for_the_answer_in_its_type() -> None:
         assert judge_prompt("Q?", "R", answer_type, None) == head + want + tail
     want = "the letter of the option it chose, among:\nA. x\nB. y"
     assert judge_prompt("Q?", "R", "text", ["x", "y"]) == head + want + tail
+
+
+@pytest.mark.parametrize(
+    ("response", "answer_type", "expected"),
+    [
+        ('The answer is "New York City".', "text", "New York City"),  # the quoted form
+        ("I think [1, 2] but the answer is [1, 3]", "list", "[1, 3]"),  # the stated list
+        ("[1, 2] or [1, 3]", "list", None),  # two lists, none stated
+        ("It is 3 or 4. The answer is 7", "integer", "7"),  # the stated number
+        ("It is 3 or 4.", "integer", None),
+        ("The answer is A. The answer is B. The answer is C.", "text", "C"),  # the last stated
+        ("Paris is the answer. The answer is Rome.", "text", "Rome"),
+        ("line\nbreak", "text", None),  # a paragraph is not a short answer
+        ("one two three four five six", "text", "one two three four five six"),
+        ("one two three four five six seven", "text", None),
+        ("Rome.", "text", "Rome"),
+        ("TX.", "text", "TX"),
+    ],
+)
+def test_mathvista_rules_read_the_stated_answer(
+    response: str, answer_type: str, expected: str | None
+) -> None:
+    from ps3_eval.scoring.mathvista import extract_rule_based
+
+    assert extract_rule_based(response, None, "free_form", answer_type) == expected
