@@ -49,8 +49,8 @@ EQUIVALENT: dict[str, str] = {
     "never exceeds the longer string's upper-cased length), so the start value never survives",
     "ps3_eval.scoring.vqa.x__punctuation__mutmut_2": "digit_comma = None: commas are deleted "
     "before this pass (the reference's order), so the digit-comma test is always False already",
-    "ps3_eval.scoring.aggregate.x__total__mutmut_3": "the seed only reaches a bootstrap; OCRBench's "
-    "scores are 0 or 1 by construction, so their interval is Wilson's, which draws nothing",
+    "ps3_eval.scoring.aggregate.x__total__mutmut_3": "the seed only reaches a bootstrap; "
+    "OCRBench's scores are 0 or 1 by construction, so their interval is Wilson's (no draws)",
     "ps3_eval.scoring.x_register_scorer__mutmut_1": "registration runs once, when the module is "
     "imported, before mutmut switches a mutant on: no test can run this mutant",
     "ps3_eval.scoring.aggregate.x_register_aggregation__mutmut_1": "as register_scorer: runs at "
