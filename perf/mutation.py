@@ -11,6 +11,7 @@ tell it from the original), why. It exits 1 when a survivor is not explained.
     python perf/mutation.py --scope scoring      # one scope: scoring identity store api compare
     python perf/mutation.py --scope api --time-limit 1800   # half an hour a scope at most
     python perf/mutation.py --report             # only print what the last runs recorded
+    python perf/mutation.py --survivors          # check the survivors again, after new tests
 
 A bounded run stops mutmut when the time is up and reports what was checked by then; mutants not
 reached are counted as "not checked", never as killed. Runs continue where they stopped: mutmut
@@ -89,8 +90,10 @@ def run(patterns: list[str], max_children: int, time_limit: float | None) -> boo
 
 def results() -> dict[str, str]:
     """Every mutant mutmut has made, by name, with its status."""
+    if not (ROOT / "mutants").is_dir():
+        return {}
     out = subprocess.run(
-        _mutmut("results", "--all", "true"), cwd=ROOT, capture_output=True, text=True, check=True
+        _mutmut("results", "--all", "true"), cwd=ROOT, capture_output=True, text=True
     ).stdout
     return {m.group(1): m.group(2) for line in out.splitlines() if (m := _LINE.match(line))}
 
@@ -136,6 +139,17 @@ def report(patterns: list[str]) -> int:
     return 1 if unexplained else 0
 
 
+def _todo(patterns: list[str], *, survivors: bool) -> list[str]:
+    """What to hand mutmut: the scope's mutants not checked yet (mutmut re-runs every mutant it
+    is given by name or pattern), its survivors with ``survivors``, or the patterns on a first
+    run, before any mutant exists."""
+    known = {n: s for n, s in results().items() if any(fnmatch.fnmatch(n, p) for p in patterns)}
+    if not known:
+        return patterns
+    wanted = ("survived", "no tests", "suspicious") if survivors else ("not checked",)
+    return sorted(n for n, s in known.items() if s in wanted)
+
+
 def main() -> int:
     """Run the check over the chosen scopes, then print what it found."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -143,12 +157,19 @@ def main() -> int:
     parser.add_argument("--max-children", type=int, default=2)
     parser.add_argument("--time-limit", type=float, default=None, help="seconds a scope")
     parser.add_argument("--report", action="store_true", help="print the last results only")
+    parser.add_argument(
+        "--survivors", action="store_true", help="check the survivors again (after new tests)"
+    )
     args = parser.parse_args()
     scopes = args.scope or list(SCOPES)
     if not args.report:
         for scope in scopes:  # one after the other, each within the time limit
+            todo = _todo(SCOPES[scope], survivors=args.survivors)
+            if not todo:
+                print(f"{scope}: nothing left to check")
+                continue
             start = time.perf_counter()
-            finished = run(SCOPES[scope], args.max_children, args.time_limit)
+            finished = run(todo, args.max_children, args.time_limit)
             took = time.perf_counter() - start
             end = "finished" if finished else "stopped at the time limit"
             print(f"{scope}: mutmut {end} after {took:.0f} s", flush=True)
