@@ -73,7 +73,8 @@ def _mutmut(*args: str) -> list[str]:
 def run(patterns: list[str], max_children: int, time_limit: float | None) -> bool:
     """Run mutmut on the mutants matching ``patterns``; False when the time limit stopped it."""
     cmd = _mutmut("run", "--max-children", str(max_children), *patterns)
-    print("$", " ".join(cmd), flush=True)
+    shown = cmd if len(patterns) <= 3 else [*cmd[:4], patterns[0], f"... ({len(patterns)} names)"]
+    print("$", " ".join(shown), flush=True)
     proc = subprocess.Popen(cmd, cwd=ROOT, start_new_session=True, stdout=subprocess.DEVNULL)
     try:
         proc.wait(timeout=time_limit)
