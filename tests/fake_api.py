@@ -56,6 +56,7 @@ class FakeApi:
     delay: float = 0.0
     slow_s: float = 5.0
     retry_after: str = "0.05"
+    retry_after_ms: str = "50"
     retry_delay: str = "0.2s"
     usage: tuple[int, int] | None = None
     decode: bool = True
@@ -253,6 +254,10 @@ def make_handler(state: FakeApi) -> type[BaseHTTPRequestHandler]:
                 return
             if fault == "429":
                 self._send(429, _error(api, 429, "slow down"), {"Retry-After": state.retry_after})
+                return
+            if fault == "429ms":
+                headers = {"retry-after-ms": state.retry_after_ms}
+                self._send(429, _error(api, 429, "slow down"), headers)
                 return
             if fault == "429rpc":
                 self._send(429, _error(api, 429, "quota exceeded", state.retry_delay))

@@ -5,13 +5,14 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
 
 from ps3_eval.cli import app
 from ps3_eval.errors import UsageError
-from ps3_eval.records import Sample
+from ps3_eval.records import RunSummary, Sample
 from ps3_eval.runner import evaluate
 from ps3_eval.tasks import BrokenSample, list_tasks, load_task
 from tests import layouts
@@ -44,22 +45,88 @@ def test_every_paper_benchmark_has_a_card() -> None:
     assert PAPER_CARDS <= {c.name for c in list_tasks()}
 
 
+# For each card, answers by sample position that the official scorer credits in a known way, and
+# the metrics they come to (worked out by hand from the official rules, not by running ours).
+KNOWN_ANSWERS: dict[str, tuple[list[str], dict[str, float]]] = {
+    # relaxed accuracy: a number within 5% of the target counts, text compares without case
+    "chartqa": (["13", "0", "yes", "50%"], {"relaxed_accuracy": 3 / 4}),
+    # ANLS: 1 - edit distance / longer length against the nearest answer, 0 from 0.5 on
+    "docvqa": (
+        ["1/8/93", "1/8/9", "january 8 1993", "nothing"],
+        {"anls": (1 + 5 / 6 + 14 / 15 + 0) / 4},
+    ),
+    "infovqa": (["9", "9 %", "8", "9%"], {"anls": (1 + 2 / 3 + 0 + 1) / 4}),
+    # VQA accuracy over ten answers (7 "nokia", 3 "nokia phone"): min(1, matches among the other
+    # nine / 3), averaged over the ten; "nokia phone" gets (7 * 1 + 3 * 2/3) / 10 = 0.9
+    "textvqa": (["nokia", "nokia phone", "Nokia.", "samsung"], {"vqa_accuracy": (1 + 0.9 + 1) / 4}),
+    # OCRBench: the answer contained in the response, without case (spaces dropped for HME)
+    "ocrbench": (
+        ["it says coffee", "x^{2}", "3/12/20", "1"],
+        {"ocrbench_score": 3, "ocrbench": 3 / 4},
+    ),
+    # MathVista: an option's text is that option, integers via int(float()), floats rounded to
+    # the row's precision (2), lists as written
+    "mathvista": (["y", "7.0", "1.449", "[1, 2]"], {"accuracy": 3 / 4}),
+    "vstar": (["B", "B", "C", "D"], {"accuracy": 3 / 4}),
+    "realworldqa": (["C", "3", "C", "Downhill"], {"accuracy": 3 / 4}),
+    # 3 questions in 10 rotations; the first rotation of question 0 wrong fails the question
+    "mmbench": (
+        ["B", "C", "B", "B", "A", "D", "C", "C", "B", "A"],
+        {"accuracy": 9 / 10, "circular_accuracy": 2 / 3},
+    ),
+    "mmmu_pro": (["A", "B", "I"], {"accuracy": 2 / 3}),
+    "mmmu_pro_vision": (["C", "A"], {"accuracy": 1 / 2}),
+}
+
+
+def _row_images(ds: Any) -> list[bytes]:
+    """Each row's first image as the dataset stores its bytes."""
+    import datasets
+
+    column = next(k for k, f in ds.features.items() if isinstance(f, datasets.Image))
+    raw = ds.cast_column(column, datasets.Image(decode=False))
+    return [row[column]["bytes"] for row in raw]
+
+
+def _score(name: str, data: Path, ids: list[str], answers: list[str], out: Path) -> RunSummary:
+    table = out.with_suffix(".json")
+    table.write_text(json.dumps(dict(zip(ids, answers, strict=True))))
+    return evaluate(
+        name, "scripted", model_args={"answers": str(table)}, data=str(data), output_dir=out,
+        concurrency=2,
+    )  # fmt: skip
+
+
+def test_every_hub_layout_has_known_answers() -> None:
+    assert set(KNOWN_ANSWERS) == set(layouts.BUILDERS)
+
+
 @pytest.mark.parametrize("name", sorted(layouts.BUILDERS))
 def test_card_reads_its_hub_snapshot_and_runs(name: str, tmp_path: Path) -> None:
     config, split, ds = layouts.BUILDERS[name]()
     snap = layouts.write_snapshot(tmp_path / "snap", [(config, split, ds)])
     samples = _samples(name, snap)
     assert len(samples) == len(ds)
-    for s in samples:
-        assert s.images and s.images[0].data, s.id
-        assert s.targets
-    summary = evaluate(
-        name, "scripted", data=str(snap), output_dir=tmp_path / "runs", concurrency=2
-    )
+    # Each sample carries its own row's image (rows are read in order), and distinct rows' images
+    # stay distinct.
+    assert [s.images[0].data for s in samples] == _row_images(ds)
+    assert all(s.targets for s in samples)
+    answers, expected = KNOWN_ANSWERS[name]
+    ids = [s.id for s in samples]
+    summary = _score(name, snap, ids, answers, tmp_path / "known")
     assert summary.complete and summary.n_errors == 0 and summary.n == len(ds)
-    task = load_task(name, data=str(snap))
-    if task.card.scorer == "multiple_choice":
-        assert summary.metrics["accuracy"].mean == 1.0
+    got = {k: v.mean for k, v in summary.metrics.items() if k in expected}
+    assert got == pytest.approx(expected, abs=1e-9), summary.metrics.keys()
+    if name == "ocrbench":  # a count out of n: the proportion's Wilson interval, times n
+        from ps3_eval.scoring.stats import wilson_ci
+
+        score, (_, low, high) = summary.metrics["ocrbench_score"], wilson_ci(3, 4)
+        assert (score.ci_low, score.ci_high) == pytest.approx((low * 4, high * 4))
+        assert (score.n, score.method) == (4, "wilson")
+    # An answer no rule accepts scores 0 under every metric the card reports.
+    wrong = _score(name, snap, ids, ["zzzz"] * len(ids), tmp_path / "wrong")
+    assert wrong.n == len(ds) and wrong.metrics.keys() == summary.metrics.keys()
+    assert all(v.mean == 0 for v in wrong.metrics.values()), wrong.metrics
 
 
 def test_textvqa_fields(tmp_path: Path) -> None:
@@ -297,10 +364,17 @@ def test_card_reads_its_vlmevalkit_tsv_and_runs(name: str, tmp_path: Path) -> No
         assert s.images and all(img.data for img in s.images), s.id
         assert s.targets and all(t.strip() for t in s.targets), s.id
         assert task.prompt_text(s).strip(), s.id  # every placeholder is filled
-    summary = evaluate(name, "scripted", data=str(tsv), output_dir=tmp_path / "runs", concurrency=2)
+    # Where the TSV holds the hub layout's rows in the same order, the same answers score the
+    # same; the multiple-choice TSVs have rows of their own: the first answered wrong.
+    answers, expected = KNOWN_ANSWERS[name]
+    if len(answers) != len(samples):
+        assert task.card.scorer == "multiple_choice"
+        answers = ["Z"] + [s.targets[0] for s in samples[1:]]
+        expected = {"accuracy": (len(samples) - 1) / len(samples)}
+    summary = _score(name, tsv, [s.id for s in samples], answers, tmp_path / "known")
     assert summary.complete and summary.n_errors == 0 and summary.n == len(samples)
-    if task.card.scorer == "multiple_choice":
-        assert summary.metrics["accuracy"].mean == 1.0
+    got = {k: v.mean for k, v in summary.metrics.items() if k in expected}
+    assert got == pytest.approx(expected, abs=1e-9), summary.metrics.keys()
 
 
 def test_vlmevalkit_tsv_columns_map_to_the_same_samples(tmp_path: Path) -> None:

@@ -19,17 +19,24 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def cli(
-    *args: str, check: bool = True, cwd: Path | None = None
+    *args: str,
+    check: bool = True,
+    cwd: Path | None = None,
+    env: dict[str, str] | None = None,
+    timeout: float = 120,
 ) -> subprocess.CompletedProcess[str]:
-    """Run the checkout's ``python cli.py`` as a user would."""
-    env = {**os.environ, "COLUMNS": "200"}
+    """Run the checkout's ``python cli.py`` as a user would (``env``: extra variables).
+
+    ``timeout`` only stops a hung command; nothing is asserted about how long it took.
+    """
+    env = {**os.environ, "COLUMNS": "200", **(env or {})}
     res = subprocess.run(
         [sys.executable, str(ROOT / "cli.py"), *args],
         capture_output=True,
         text=True,
         env=env,
         cwd=cwd,
-        timeout=120,
+        timeout=timeout,
     )
     if check and res.returncode != 0:
         raise AssertionError(f"exit {res.returncode}\n{res.stdout}\n{res.stderr}")
@@ -70,8 +77,21 @@ def test_run_show_and_frames(toy_card: Path, tmp_path: Path) -> None:
 def test_listing_commands(toy_card: Path) -> None:
     models = cli("models").stdout
     assert "scripted" in models and "test double" in models and "fail_rate" in models
-    tasks = cli("tasks", cwd=toy_card.parent).stdout
-    assert "name" in tasks
+    shipped = json.loads(cli("tasks", "--json").stdout)
+    names = [c["name"] for c in shipped]
+    assert "chartqa" in names and names == sorted(names)
+    # The table lists every card on a line of its own, with its version and scorer.
+    table = cli("tasks").stdout.splitlines()
+    for card in shipped:
+        (line,) = [x for x in table if re.search(rf"\b{re.escape(card['name'])}\s", x)]
+        assert re.search(rf"\s{re.escape(card['version'])}\s", line), line
+        assert card["scorer"] is None or card["scorer"] in line, line
+    # Cards in a PS3_EVAL_TASKS folder join the list.
+    env = {"PS3_EVAL_TASKS": str(toy_card.parent)}
+    with_toy = json.loads(cli("tasks", "--json", env=env).stdout)
+    assert [c["name"] for c in with_toy] == sorted([*names, "toy"])
+    backends = {b["name"] for b in json.loads(cli("models", "--json").stdout)}
+    assert {"scripted", "openai", "anthropic", "gemini", "openai-compatible"} <= backends
 
 
 @pytest.mark.parametrize(
@@ -120,13 +140,13 @@ def _samples_file(out: Path, proc: subprocess.Popen[str]) -> Path:
 
 
 def _slow_run_args(card: Path, out: Path) -> list[str]:
-    """A run slow enough to interrupt: 40 samples x 0.1 s at concurrency 2."""
+    """A run of the held dataset, 0.05 s a sample at concurrency 2 (it ends only once fed)."""
     return [
         "run",
         "--task",
         str(card),
         "--model",
-        "scripted:latency=0.1,accuracy=0.6",
+        "scripted:latency=0.05,accuracy=0.6",
         "--concurrency",
         "2",
         "--output-dir",
@@ -147,7 +167,11 @@ def _start(card: Path, out: Path) -> subprocess.Popen[str]:
 
 
 def test_kill_9_then_resume_matches_an_uninterrupted_run(tmp_path: Path) -> None:
-    card = write_mc_dataset(tmp_path / "d", n=40, size=(32, 32))
+    from tests.test_lock import held_dataset
+
+    # The last image is a named pipe nobody writes: the run cannot end, so the kill lands while
+    # it is going on, whatever the machine's load.
+    card, pipe, image = held_dataset(tmp_path / "d", n=40)
     out = tmp_path / "runs"
     proc = _start(card, out)
     samples = _samples_file(out, proc)
@@ -156,6 +180,8 @@ def test_kill_9_then_resume_matches_an_uninterrupted_run(tmp_path: Path) -> None
     proc.wait()
     killed_at = len(samples.read_text().splitlines())
     assert 10 <= killed_at < 40
+    pipe.unlink()
+    pipe.write_bytes(image)  # the image as it was meant to be
     res = cli(*_slow_run_args(card, out), "--json")
     resumed = json.loads(res.stdout)
     ids = [json.loads(x)["sample_id"] for x in samples.read_text().splitlines()]
@@ -178,13 +204,22 @@ def test_kill_9_then_resume_matches_an_uninterrupted_run(tmp_path: Path) -> None
 
 
 def test_ctrl_c_flushes_and_prints_a_resume_hint(tmp_path: Path) -> None:
-    card = write_mc_dataset(tmp_path / "d", n=40, size=(32, 32))
+    from tests.test_lock import feed, held_dataset
+
+    card, pipe, image = held_dataset(tmp_path / "d", n=40)  # the run cannot end by itself
     out = tmp_path / "runs"
     proc = _start(card, out)
     samples = _samples_file(out, proc)
     _wait_lines(samples, 5, proc)
     proc.send_signal(signal.SIGINT)
-    _, stderr = proc.communicate(timeout=30)
+    assert proc.stderr is not None
+    stderr = ""
+    while "--resume" not in stderr:  # the interrupt is taken: only then may the image come
+        line = proc.stderr.readline()
+        assert line, f"ended without a resume hint: {stderr}"
+        stderr += line
+    feed(pipe, image)  # a reader still waiting on the pipe lets go
+    stderr += proc.communicate(timeout=60)[1]
     assert proc.returncode == 130
     assert "ps3-eval run --resume" in stderr
     recorded = samples.read_text().splitlines()
@@ -193,6 +228,8 @@ def test_ctrl_c_flushes_and_prints_a_resume_hint(tmp_path: Path) -> None:
     assert run.summary is not None and not run.summary.complete
     assert run.summary.n == len(recorded)
     hint = stderr.split("--resume", 1)[1].split()[0]
+    pipe.unlink(missing_ok=True)
+    pipe.write_bytes(image)
     cli("run", "--resume", hint, "-q")
     assert len(samples.read_text().splitlines()) == 40
 

@@ -45,7 +45,11 @@ def test_known_flips_give_the_exact_mcnemar_p(toy_card: Path, tmp_path: Path) ->
     assert c.overall.only_a == 4 and c.overall.only_b == 0
     assert c.overall.p_value == pytest.approx(2 * 0.5**4)
     assert c.overall.delta == pytest.approx(-4 / 12)
-    assert c.overall.ci_high <= 0 <= 1 + c.overall.ci_low
+    # The paired bootstrap resamples twelve differences, four of them -1: its mean is -K/12 with
+    # K ~ Binomial(12, 1/3), whose 2.5% and 97.5% quantiles are 1 and 7 (P(K <= 0) = 0.008,
+    # P(K <= 1) = 0.054; P(K <= 6) = 0.934, P(K <= 7) = 0.981), far from any edge 2000 draws
+    # could cross.
+    assert (c.overall.ci_low, c.overall.ci_high) == pytest.approx((-7 / 12, -1 / 12))
     assert sorted(f.sample_id for f in c.flipped) == ["q000", "q003", "q007", "q009"]
     # Per bucket: the toy card's categories alternate gaming / ui.
     assert c.by_category["gaming"].only_a == 1 and c.by_category["ui"].only_a == 3

@@ -102,6 +102,8 @@ TEN = [f"option {i}" for i in range(10)]  # MMMU-Pro style: letters A..J, so "I"
         ("Answer: I don't know", TEN, None),
         ("Answer: I cannot tell", TEN, None),
         ("Answer: A red car", CHOICES, None),
+        ("The answer is: A red car", CHOICES, None),  # the colon after "is" starts a sentence
+        ("Answer: option A red car", CHOICES, "A"),  # ... yet "option A" is always the letter
         ("not A", CHOICES, None),
         ("A or B", CHOICES, None),
     ],
@@ -135,6 +137,7 @@ def test_letter_of_formats() -> None:
 
 def test_normalize_text() -> None:
     assert normalize_text("  The  Stop-Sign! ") == "stopsign"
+    assert normalize_text("Big  red\tcar") == "big red car"
 
 
 def test_scorers() -> None:

@@ -14,7 +14,6 @@ from typing import Any
 import pytest
 
 from ps3_eval import evaluate, load_run
-from ps3_eval.models.hf import cap_pixels
 
 if not os.environ.get("CI"):
     pytest.importorskip("torch", reason="needs the hf extra (torch, transformers)")
@@ -161,14 +160,6 @@ def test_the_gpu_checks_qwen2_vl_token_rule_is_its_processors() -> None:
     # Table 1's Qwen2-VL row: a 4K frame is 10,549 tokens at the processor's default; the cap
     # this project once put on it (4,000,000 pixels) halves that
     assert qwen2_vl_tokens(3840, 2160) == 10549 and qwen2_vl_tokens(3840, 2160, 4_000_000) == 5035
-
-
-def test_cap_pixels_keeps_the_aspect_ratio() -> None:
-    assert cap_pixels((3840, 2160), None) == (3840, 2160)
-    assert cap_pixels((3840, 2160), 4_000_000) == (2666, 1500)  # 3,999,000 pixels
-    for size, cap in (((3840, 2160), 4_000_000), ((1000, 10), 999), ((7, 5000), 784)):
-        w, h = cap_pixels(size, cap)
-        assert w * h <= cap and abs(w / h - size[0] / size[1]) / (size[0] / size[1]) < 0.2
 
 
 def test_a_failing_request_fails_alone(checkpoint: Path) -> None:

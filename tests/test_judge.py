@@ -56,7 +56,13 @@ def test_a_judge_reads_the_rest_with_its_own_tokens_and_cache(tmp_path: Path) ->
     assert rec.judge.cached is False and rec.notes["judged"] == "7"
     assert "Response: It is either 6 or 7" in rec.judge.prompt
     # The model's own tokens do not include the judge's.
-    assert rec.output.usage.input_tokens != rec.judge.usage.input_tokens
+    # The scripted judge counts a token per four characters of its prompt (no image), and one
+    # for its answer; those are the run's judge tokens, and none of them the model's.
+    judge_in = len(rec.judge.prompt) // 4
+    assert (rec.judge.usage.input_tokens, rec.judge.usage.output_tokens) == (judge_in, 1)
+    assert (summary.judge_tokens.input, summary.judge_tokens.output) == (judge_in, 1)
+    visual = rec.output.usage.visual_tokens
+    assert rec.output.usage.input_tokens == len(rec.prompt or "") // 4 + visual
     assert _records(run.dir)["1"].judge is None
     assert run.spec.judge is not None and run.spec.judge_model == "scripted"
     df = samples_df(tmp_path / "runs").set_index("sample_id")

@@ -155,3 +155,41 @@ def test_a_model_that_cannot_be_built_is_one_line(
     assert res.returncode == 2
     assert "lmms-eval model 'openai' could not be built" in res.stderr
     assert "Traceback" not in res.stderr and len(res.stderr.strip().splitlines()) <= 3
+
+
+def test_lmms_evals_own_loader_runs_the_exported_task(tmp_path: Path) -> None:
+    """The export, read by lmms-eval's TaskManager, scores known answers as ps3-eval does."""
+    import json
+
+    from lmms_eval.tasks import TaskManager, get_task_dict
+
+    from ps3_eval.tasks.lmms_export import export_lmms
+
+    yaml_file = export_lmms("probe4k", tmp_path / "lmms", args={"n": 6})
+    manager = TaskManager(include_path=str(yaml_file.parent), include_defaults=False)
+    task = get_task_dict([yaml_file.stem], manager)[yaml_file.stem]
+    docs = list(task.test_docs())
+    assert len(docs) == 6
+    # Right in two wordings, and "banana" (no letter) for every third: 4 of 6.
+    said = {
+        d["id"]: [f"({d['answer']})", "banana", f"The answer is {d['answer']}."][i % 3]
+        for i, d in enumerate(docs)
+    }
+    per_metric: dict[str, list[object]] = {}
+    for doc in docs:
+        assert task.doc_to_target(doc) == doc["answer"]
+        for key, value in task.process_results(doc, [said[doc["id"]]]).items():
+            per_metric.setdefault(key, []).append(value)
+    aggregate = task.aggregation()
+    results = {key: aggregate[key](values) for key, values in per_metric.items()}
+    assert results["ps3_score"] == 4 / 6
+    (tmp_path / "answers.json").write_text(json.dumps(said))
+    summary = evaluate(
+        "probe4k", "scripted", model_args={"answers": str(tmp_path / "answers.json")},
+        task_args={"n": 6}, output_dir=tmp_path / "runs",
+    )  # fmt: skip
+    assert summary.metrics["accuracy"].mean == 4 / 6
+    expected = {
+        f"ps3_score_category_{c}": v["accuracy"].mean for c, v in summary.by_category.items()
+    } | {f"ps3_score_mrr_{m}": v["accuracy"].mean for m, v in summary.by_mrr.items()}
+    assert {k: v for k, v in results.items() if k != "ps3_score"} == expected

@@ -3,7 +3,8 @@
 lmms-eval itself needs torch; these tests follow its loading steps instead: the YAML with its
 ``!function utils.name`` tags resolved from the folder's utils.py, ``load_from_disk`` of
 ``dataset_path`` and the ``test_split``, then doc_to_visual / doc_to_text / process_results per
-document and the metric's aggregation over them.
+document and the metric's aggregation over them. The lmms environment runs the same export
+through lmms-eval's own TaskManager (tests/test_lmms_bridge.py).
 """
 
 from __future__ import annotations
@@ -64,7 +65,7 @@ def test_exported_task_scores_like_ps3_eval(tmp_path: Path) -> None:
         d["id"]: [
             f"<think>maybe ({'ABCD'[('ABCD'.index(letters[i]) + 2) % 4]})</think>({letters[i]})",
             "banana",
-            f"The answer is {'ABCD'[(i + 1) % 4]}.",
+            f"The answer is {letters[i]}.",
         ][i % 3]
         for i, d in enumerate(docs)
     }
@@ -88,15 +89,16 @@ def test_exported_task_scores_like_ps3_eval(tmp_path: Path) -> None:
     results = {m["metric"]: m["aggregation"](per_metric[m["metric"]]) for m in cfg["metric_list"]}
     summary = run.summary
     assert summary is not None
-    assert results.pop("ps3_score") == summary.metrics["accuracy"].mean
+    # Every third answer ("banana") is wrong, the others right: 4 of 6 in both.
+    right = {d["id"]: float(i % 3 != 1) for i, d in enumerate(docs)}
+    assert results.pop("ps3_score") == summary.metrics["accuracy"].mean == 4 / 6
     expected = {
         f"ps3_score_category_{c}": v["accuracy"].mean for c, v in summary.by_category.items()
     }
     expected |= {f"ps3_score_mrr_{m}": v["accuracy"].mean for m, v in summary.by_mrr.items()}
     assert results == expected and len(expected) > 2
-    assert {s["id"]: s["score"] for s in per_metric["ps3_score"]} == {
-        r.sample_id: r.scores["accuracy"] for r in run.results
-    }
+    assert {s["id"]: s["score"] for s in per_metric["ps3_score"]} == right
+    assert {r.sample_id: r.scores["accuracy"] for r in run.results} == right
     assert cfg["doc_to_text"](docs[0], {"pre_prompt": "P:", "post_prompt": ":Q"}) == (
         f"P:{prompts[docs[0]['id']]}:Q"
     )

@@ -180,7 +180,6 @@ def test_auto_mrr_reads_the_rung_each_item_needs(tmp_path: Path) -> None:
 
 
 def test_cli_auto_on_the_probe_with_the_ocr_reader(tmp_path: Path) -> None:
-    pytest.importorskip("rapidocr_onnxruntime", reason="ocr-reader needs rapidocr-onnxruntime")
     out, runs = tmp_path / "ocr.json", tmp_path / "runs"
     res = cli("mrr", "auto", "probe4k", *PROBE, "--limit", "1", "--model", "ocr-reader",
               "--output-dir", str(runs), "--out", str(out), "-q")  # fmt: skip

@@ -185,7 +185,6 @@ def _frame_4k(code_height: int = 20) -> tuple[Image.Image, tuple[float, float, f
 
 @pytest.fixture(scope="module")
 def engine():  # type: ignore[no-untyped-def]
-    pytest.importorskip("rapidocr_onnxruntime", reason="rapidocr_onnxruntime is not installed")
     from ps3_eval.models.ocr_engine import OcrEngine
 
     return OcrEngine(threads=2)
@@ -243,7 +242,6 @@ def test_selection_argument_validation(engine, frame) -> None:  # type: ignore[n
 
 
 def test_tiled_detection_keeps_lines_whole_across_tile_borders() -> None:
-    pytest.importorskip("rapidocr_onnxruntime", reason="rapidocr_onnxruntime is not installed")
     from ps3_eval.models.ocr_engine import OcrEngine
 
     tiled = OcrEngine(threads=2, tile=192, margin=32, max_pixels=0)

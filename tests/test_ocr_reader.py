@@ -8,8 +8,6 @@ from ps3_eval import evaluate, load_run
 from ps3_eval.errors import UsageError
 from ps3_eval.models import build_model
 
-pytest.importorskip("rapidocr_onnxruntime", reason="ocr-reader needs rapidocr-onnxruntime")
-
 
 @pytest.mark.parametrize(
     ("args", "needle"),

@@ -41,10 +41,20 @@ def test_model_prompt_then_run_prompt_override_the_card(toy_card: Path, tmp_path
     assert len(ids) == 3  # a different prompt is a different run
     runs = {r: load_run(tmp_path / "runs" / r) for r in ids}
     assert runs[base.run_id].spec.prompt is None
-    assert runs[terse.run_id].results[0].prompt is not None
-    assert (runs[terse.run_id].results[0].prompt or "").startswith("Q: Which colour")
-    assert (runs[override.run_id].results[0].prompt or "").endswith("Reply with one letter.")
-    assert runs[override.run_id].spec.prompt is not None
+    first = {r: {x.sample_id: x.prompt for x in runs[r].results}["q000"] for r in ids}
+    options = "A. red\nB. green\nC. blue\nD. grey"
+    assert first[terse.run_id] == f"Q: Which colour is square 0?\n{options}\nLetter:"
+    assert first[override.run_id] == (
+        f"Which colour is square 0?\nOptions:\n{options}\nReply with one letter."
+    )
+    assert first[base.run_id] == DEFAULT_MC_PROMPT.format(
+        question="Which colour is square 0?", options=options
+    )
+    # The spec names the prompt that decided the run: the model's own, or the run's override.
+    assert runs[terse.run_id].spec.prompt == "Q: {question}\n{options}\nLetter:"
+    assert runs[override.run_id].spec.prompt == (
+        "{question}\nOptions:\n{options}\nReply with one letter."
+    )
 
 
 def test_prompt_file_from_the_cli(toy_card: Path, tmp_path: Path) -> None:

@@ -11,7 +11,6 @@ import pytest
 
 from ps3_eval import evaluate, load_run
 from ps3_eval.errors import ModelError, UsageError
-from ps3_eval.records import Selection
 
 if not os.environ.get("CI"):
     pytest.importorskip("ps3", reason="needs the ps3 extra (ps3-torch)")
@@ -141,21 +140,6 @@ def test_two_backends_keep_their_own_settings(checkpoint: Path) -> None:
     odd = build_model("ps3", {"model": str(checkpoint), "num_token_look_close": 256})
     with pytest.raises(ModelError, match=r"last pass of 256 mod 255 patches is too few"):
         asyncio.run(odd.generate(req))
-
-
-def test_recall_of_a_squashed_grid() -> None:
-    import numpy as np
-
-    mask = np.zeros((4, 8), dtype=bool)
-    mask[1, 2:4] = True
-    sel = Selection(
-        mode="bottom_up", selected_patches=2, total_patches=32, grid=(4, 8), patch_px=10.0,
-        patch_px_y=50.0, mask_runs=Selection.encode_mask(mask),
-    )  # fmt: skip
-    assert sel.recall_of([20, 50, 40, 100]) == 1.0  # columns 2-3 of row 1
-    assert sel.recall_of([20, 50, 40, 150]) == 0.5  # rows 1-2
-    square = sel.model_copy(update={"patch_px_y": None})
-    assert square.recall_of([20, 10, 40, 20]) == 1.0  # row 1 when patches are 10 x 10
 
 
 def test_encoder_study_from_the_cli(checkpoint: Path, tmp_path: Path) -> None:

@@ -131,11 +131,22 @@ class _Probe(Backend):
     in_flight = 0
     peak = 0
 
+    full: asyncio.Event | None = None
+
     async def generate(self, request: Request) -> ModelOutput:
         cls = type(self)
+        cls.full = cls.full or asyncio.Event()
         cls.in_flight += 1
         cls.peak = max(cls.peak, cls.in_flight)
-        await asyncio.sleep(0.02)
+        if cls.in_flight == 4:
+            cls.full.set()
+        # The first calls wait until four are in flight at once (no sleep that a busy machine
+        # could outlast); the guard only ends a run whose bound is below four.
+        try:
+            await asyncio.wait_for(cls.full.wait(), 60)
+        except TimeoutError:
+            pass
+        await asyncio.sleep(0)  # let any call beyond the bound start, were there one
         cls.in_flight -= 1
         return ModelOutput(text=(request.oracle or ["A"])[0])
 
@@ -153,6 +164,7 @@ def test_concurrency_is_bounded_and_decoding_is_off_the_loop(
         return real(src)
 
     monkeypatch.setattr(runner_mod, "decode", spy)
+    _Probe.full, _Probe.peak = None, 0
     s = evaluate(str(card), "probe-concurrency", concurrency=4, output_dir=tmp_path / "runs")
     assert s.n == 30 and s.metrics["accuracy"].mean == 1.0
     assert _Probe.peak == 4

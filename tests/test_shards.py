@@ -42,6 +42,23 @@ def _summary(run_dir: Path) -> dict[str, Any]:
     return {k: s[k] for k in keep}
 
 
+def _assert_records_name_their_sessions(run_dir: Path) -> None:
+    """Each merged record points at the session that wrote it in its shard."""
+    merged = load_run(run_dir)
+    by_id = {r.sample_id: r for r in merged.results}
+    seen = 0
+    for shard in sorted((run_dir / "shards").iterdir()):
+        own = load_run(shard)
+        for r in own.results:
+            if by_id[r.sample_id] != r.model_copy(update={"session": by_id[r.sample_id].session}):
+                continue  # an older record of the sample, replaced by a later session's
+            assert r.session is not None and by_id[r.sample_id].session is not None
+            wrote = own.spec.sessions[r.session]
+            assert merged.spec.sessions[by_id[r.sample_id].session] == wrote, r.sample_id
+            seen += 1
+    assert seen == len(merged.results)
+
+
 def test_shards_cover_every_sample_once() -> None:
     for n_total in (0, 1, 7, 12):
         for n in (1, 2, 3, 5):
@@ -93,6 +110,11 @@ def test_two_ranks_merge_into_the_one_process_run(tmp_path: Path) -> None:
     assert _summary(merged) == _summary(tmp_path / "one" / single.run_id)
     spec = json.loads((merged / "spec.json").read_text())
     assert spec["shard"] is None and len(spec["sessions"]) == 2
+    # Shard 1's session comes first, shard 2's second; sample i ran in shard i % 2 + 1.
+    shard_sessions = [load_run(merged / "shards" / f"{k}-of-2").spec.sessions for k in (1, 2)]
+    assert load_run(merged).spec.sessions == shard_sessions[0] + shard_sessions[1]
+    assert [r.session for r in load_run(merged).results] == [i % 2 for i in range(13)]
+    _assert_records_name_their_sessions(merged)
     # Merging again changes nothing.
     before = (merged / "samples.jsonl").read_text()
     assert merge(merged).metrics == load_run(merged).summary.metrics  # type: ignore[union-attr]
@@ -124,6 +146,11 @@ def test_array_jobs_merge_when_the_last_shard_ends(tmp_path: Path) -> None:
     # A shard resumed later (its errors retried) merges again when it ends.
     again = shard("2/3")
     assert "all shards merged" in again.stderr
+    # Shard 2 now has two sessions: the merged run lists 1 + 2 + 1, and shard 3's records name
+    # the last of them.
+    assert len(load_run(run_dir).spec.sessions) == 4
+    assert {r.session for r in load_run(run_dir).results if int(r.sample_id[1:]) % 3 == 2} == {3}
+    _assert_records_name_their_sessions(run_dir)
     shown = cli("merge", str(run_dir), "--json")
     assert json.loads(shown.stdout)["n_total"] == 10
     res = cli("run", "-t", str(card), "-m", MODEL, "--output-dir", str(out), "--shard", "4/3",

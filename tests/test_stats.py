@@ -25,9 +25,19 @@ def test_all_right_on_few_items_is_not_a_certainty() -> None:
 
 
 def test_metrics_that_are_not_proportions_keep_the_bootstrap() -> None:
+    import itertools
+
+    import numpy as np
+
     values = [0.0, 1 / 3, 2 / 3, 1.0, 1.0, 1 / 3]  # VQA accuracy comes in thirds
     mean, low, high, method = mean_ci(values, seed=1)
-    assert method == "bootstrap" and low < mean < high
+    assert method == "bootstrap" and mean == pytest.approx(5 / 9)
+    # The exact bootstrap distribution: the mean of each of the 6^6 equally likely resamples.
+    resamples = np.array(list(itertools.product(values, repeat=len(values)))).mean(axis=1)
+    exact = np.quantile(resamples, [0.025, 0.975])  # 5/18 and 15/18
+    assert exact == pytest.approx([5 / 18, 15 / 18])
+    # 1000 random resamples land within one step of the resample means' 1/18 grid of it.
+    assert (low, high) == pytest.approx(tuple(exact), abs=1 / 18 + 1e-9)
     assert mean_ci([0.4])[3] == "none"
 
 

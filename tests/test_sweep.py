@@ -49,9 +49,20 @@ def test_cells_are_the_grid_times_the_zip_and_resume(tmp_path: Path) -> None:
     again = run_sweep(spec, dry_run=True)
     assert [c.run_dir for c in again] == [c.run_dir for c in ran]
     assert {c.status for c in again} == {"done"}
-    # Running it again finds every cell finished: no new run directory.
-    run_sweep(spec)
-    assert len(list((tmp_path / "runs").iterdir())) == 4
+
+    # Running it again finds every cell finished: no new run directory, no run gains a session
+    # or a record, no record file is written.
+    def state() -> dict[Path, tuple[bytes, int, int]]:
+        out = {}
+        for d in (tmp_path / "runs").iterdir():
+            samples = d / "samples.jsonl"
+            sessions = json.loads((d / "spec.json").read_text())["sessions"]
+            out[d] = (samples.read_bytes(), samples.stat().st_mtime_ns, len(sessions))
+        return out
+
+    before = state()
+    assert {c.status for c in run_sweep(spec)} == {"done"}
+    assert state() == before and len(before) == 4
 
 
 @pytest.mark.parametrize(

@@ -16,8 +16,6 @@ from ps3_eval.tasks.export import save_data
 from tests.test_cli import cli
 from tests.test_report import _browser, _open
 
-pytest.importorskip("rapidocr_onnxruntime", reason="the sweep reads with rapidocr-onnxruntime")
-
 SPEC = """
 name: reader
 title: ocr-reader on 4KPro-format data

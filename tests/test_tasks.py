@@ -176,10 +176,30 @@ def test_task_args_without_loader_are_refused(toy_card: Path) -> None:
         len(load_task(str(toy_card), args={"n": 3}))
 
 
-def test_registered_cards_are_valid() -> None:
+def test_registered_cards_are_valid(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import yaml
+
+    from ps3_eval.scoring import list_scorers
+
+    shipped = Path(__file__).resolve().parents[1] / "benchmarks"
+    files = sorted(shipped.glob("*.yaml"))
+    # Every shipped card file is listed, each under the name its file gives (no two files claim
+    # one name: the second would be hidden), and names its scorer by a registered scorer's name.
+    declared = [yaml.safe_load(f.read_text())["name"] for f in files]
+    assert len(declared) == len(set(declared)) and files
     cards = list_tasks()
-    names = [c.name for c in cards]
-    assert len(names) == len(set(names))
+    assert [c.name for c in cards] == sorted(declared)
+    scorers = set(list_scorers())
+    for card in cards:
+        assert card.scorer in scorers or card.scorer is None, card.name
+        assert card.version and card.description, card.name
+    # A folder in PS3_EVAL_TASKS comes first: its card of a shipped name is the one listed.
+    (tmp_path / "mine.yaml").write_text(
+        "name: chartqa\nversion: '9'\nsource: {path: data.jsonl}\nfields: {id: id}\n"
+    )
+    monkeypatch.setenv("PS3_EVAL_TASKS", str(tmp_path))
+    listed = {c.name: c for c in list_tasks()}
+    assert len(listed) == len(declared) and listed["chartqa"].version == "9"
 
 
 def _snapshot(root: Path) -> Path:

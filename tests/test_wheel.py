@@ -22,6 +22,10 @@ def test_a_built_wheel_lists_and_runs_the_cards(tmp_path: Path) -> None:
             "pip",
             "wheel",
             "--no-deps",
+            # setuptools and wheel from this environment (the dev extra names them): the build
+            # reaches no package index
+            "--no-build-isolation",
+            "--no-index",
             "-q",
             "-w",
             str(tmp_path / "dist"),
