@@ -37,7 +37,7 @@ ROOT = Path(__file__).resolve().parents[1]
 SCOPES: dict[str, list[str]] = {
     "scoring": ["ps3_eval.scoring.*"],
     "identity": ["ps3_eval.records.xǁRunSpecǁidentity__mutmut_*"],
-    "store": ["ps3_eval.runner.store.*", "ps3_eval.runner.shards.*"],
+    "store": ["ps3_eval.rundir.files.*", "ps3_eval.runner.shards.*"],
     "api": ["ps3_eval.models.api.*"],
     "compare": ["ps3_eval.compare.*"],
 }

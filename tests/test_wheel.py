@@ -49,6 +49,9 @@ def test_a_built_wheel_lists_and_runs_the_cards(tmp_path: Path) -> None:
     assert "ps3_eval/models/api/prices.json" in names
     assert "ps3_eval/benchmarks/sweeps/demo.yaml" in names
     assert "ps3_eval/report/figures.py" in names
+    # every module of the checkout ships: a package missing from pyproject's list is not in it
+    modules = sorted(str(p.relative_to(ROOT)) for p in (ROOT / "ps3_eval").rglob("*.py"))
+    assert [m for m in modules if m not in names] == []
     for shipped in (
         "ps3_eval/web/static/lib/openseadragon.min.js",
         "ps3_eval/web/static/lib/openseadragon.LICENSE.txt",
