@@ -206,3 +206,39 @@ def test_ocr_reads_4k_detail_only_at_full_resolution() -> None:
         low = _norm(_ocr_read(engine, image, f["bbox"], 756))
         assert truth in full, (truth, full)
         assert not any(_norm(c) in low for c in f["choices"]), (f["choices"], low)
+
+
+# One scene of every template (the HUD at 2K, its own text height), as drawn when the generator
+# was split into a package: sha256 of the RGB pixels and of the item's fields. A change here
+# changes the benchmark; it needs a new VERSION, never a re-pin alone.
+PINNED_SCENES = [
+    ((0, 0, "autonomous_vehicle", "1K", 0), "licence_plate", "085be8dcbb3ccae4",
+     "bb955965f3b37e20"),
+    ((0, 1, "autonomous_vehicle", "4K", 1), "gantry_exit", "d7e93aff7b075949", "c4cf3f0e2bd11e9f"),
+    ((0, 0, "household", "2K", 2), "appliance_label", "b14c1723d71ccbd2", "8f9428101ff2575f"),
+    ((0, 1, "household", "1K", 3), "package_lot", "75d9b9eccf581b51", "1ce578db8d22c841"),
+    ((0, 0, "gaming", "2K", 1), "hud_counter", "5d2c22fa25aff59b", "2581b17a673ef7a3"),
+    ((0, 1, "gaming", "4K", 0), "inventory_item", "25f031d53d380a59", "3a2834e783ba1f84"),
+    ((0, 0, "ui", "4K", 3), "menu_entry", "343b63e017899165", "33c0ce8b99cc9a49"),
+    ((0, 1, "ui", "2K", 2), "status_bar_build", "57cec62af664eabe", "634483ba8fc24b0c"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("args", "template", "pixels", "fields"), PINNED_SCENES)
+def test_every_template_draws_the_pinned_scene(
+    args: tuple[int, int, str, str, int], template: str, pixels: str, fields: str
+) -> None:
+    import hashlib
+    import json
+
+    image, got = probe4k.render_item(*args)
+    assert got["metadata"]["template"] == template
+    assert hashlib.sha256(image.tobytes()).hexdigest()[:16] == pixels
+    assert hashlib.sha256(json.dumps(got, sort_keys=True).encode()).hexdigest()[:16] == fields
+
+
+def test_a_cached_scene_holds_the_drawn_pixels(tmp_path: Path) -> None:
+    (item,) = generate(1, seed=0, categories=["ui"], cache_dir=tmp_path)
+    image, _ = probe4k.render_item(0, 0, "ui", item.mrr, "ABCD".index(item.answer))
+    with Image.open(item.image) as im:
+        assert im.tobytes() == image.tobytes()
