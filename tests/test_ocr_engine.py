@@ -265,8 +265,9 @@ def test_a_tiled_full_resolution_read_of_a_probe4k_scene_reads_as_one_pass(engin
     # A 4K-detail probe4k item, read at full resolution in tiles (as every reading above
     # max_pixels is) and in one detector pass; a 1536x1024 cut around the detail keeps the
     # single pass small. The tiles' maps are stitched, so lines crossing tile borders are whole.
-    from ps3_eval.models.ocr_engine import OcrEngine
     from ps3_eval.tasks.probe4k import render_item
+
+    from ps3_eval.models.ocr_engine import OcrEngine
 
     image, fields = render_item(0, 2, "gaming", "4K", 1)
     x0, y0, x1, y1 = fields["bbox"]

@@ -1,4 +1,4 @@
-"""Tests for the synthetic Probe4K generator (ps3_eval.tasks.probe4k)."""
+"""The synthetic Probe4K generator (ps3_eval.probe4k), through its public names."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from ps3_eval.tasks import probe4k
-from ps3_eval.tasks.probe4k import (
+from ps3_eval import probe4k
+from ps3_eval.probe4k import (
     CATEGORIES,
     MRR_BUCKETS,
     Probe4kItem,
@@ -88,42 +88,27 @@ def test_determinism_and_seed(tmp_path: Path, items: list[Probe4kItem]) -> None:
     assert [it.id for it in other] == [f"probe4k-s1-{i:05d}" for i in range(4)]
 
 
-def test_cache_hit_does_not_regenerate(
-    cache: Path, items: list[Probe4kItem], monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_cache_hit_does_not_regenerate(cache: Path, items: list[Probe4kItem]) -> None:
     folder = cache / f"probe4k-v{probe4k.VERSION}-s0-n{N}"
     assert (folder / "manifest.jsonl").is_file()
-    mtimes = {p.name: p.stat().st_mtime_ns for p in folder.iterdir()}
-
-    def boom(*args: object, **kwargs: object) -> None:
-        raise AssertionError("cache miss: render_item was called")
-
-    monkeypatch.setattr(probe4k, "render_item", boom)
+    # Every file is written to a temporary name and moved into place: a file drawn again would
+    # be a new inode with a new time.
+    before = {p.name: (p.stat().st_ino, p.stat().st_mtime_ns) for p in folder.iterdir()}
     again = generate(N, seed=0, cache_dir=cache)
     assert again == items
-    assert {p.name: p.stat().st_mtime_ns for p in folder.iterdir()} == mtimes
+    assert {p.name: (p.stat().st_ino, p.stat().st_mtime_ns) for p in folder.iterdir()} == before
 
 
-def test_interrupted_generation_leaves_no_manifest(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    real = probe4k.render_item
-    calls = 0
-
-    def flaky(*args: object, **kwargs: object) -> object:
-        nonlocal calls
-        calls += 1
-        if calls == 2:
-            raise KeyboardInterrupt
-        return real(*args, **kwargs)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(probe4k, "render_item", flaky)
-    with pytest.raises(KeyboardInterrupt):
-        generate(2, seed=5, cache_dir=tmp_path)
+def test_interrupted_generation_leaves_no_manifest(tmp_path: Path) -> None:
     folder = tmp_path / f"probe4k-v{probe4k.VERSION}-s5-n2"
+    # A folder where the second image goes: writing it fails after the first image is saved.
+    (folder / "probe4k-s5-00001.png").mkdir(parents=True)
+    with pytest.raises(OSError):
+        generate(2, seed=5, cache_dir=tmp_path)
+    assert (folder / "probe4k-s5-00000.png").is_file()
     assert not (folder / "manifest.jsonl").exists()
-    assert not list(folder.glob("*.tmp"))
-    monkeypatch.setattr(probe4k, "render_item", real)
+    assert not list(folder.glob(".*.tmp"))
+    (folder / "probe4k-s5-00001.png").rmdir()
     assert len(generate(2, seed=5, cache_dir=tmp_path)) == 2
     assert (folder / "manifest.jsonl").is_file()
 
@@ -131,7 +116,7 @@ def test_interrupted_generation_leaves_no_manifest(
 def test_balance_without_rendering() -> None:
     for cats in (CATEGORIES, ("ui",), ("gaming", "ui"), CATEGORIES[:3]):
         n = 3 * len(cats) * 4 * 5
-        rows = [probe4k._assignment(i, cats, seed=3) for i in range(n)]
+        rows = [probe4k.assignment(i, cats, seed=3) for i in range(n)]
         assert collections.Counter(r[2] for r in rows) == {p: n // 4 for p in range(4)}
         pairs = collections.Counter((r[0], r[1]) for r in rows)
         assert set(pairs.values()) == {n // (3 * len(cats))}
@@ -153,13 +138,6 @@ def test_category_subset(tmp_path: Path) -> None:
     got = generate(2, seed=0, categories=["ui"], cache_dir=tmp_path)
     assert {it.category for it in got} == {"ui"}
     assert got[0].image.parent.name == f"probe4k-v{probe4k.VERSION}-s0-n2-ui"
-
-
-def test_default_cache_dir(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.setenv("PS3_EVAL_CACHE", str(tmp_path))
-    assert probe4k.default_cache_dir() == tmp_path
-    monkeypatch.delenv("PS3_EVAL_CACHE")
-    assert probe4k.default_cache_dir() == Path.home() / ".cache" / "ps3_eval"
 
 
 def test_text_heights_are_ordered() -> None:
@@ -237,8 +215,22 @@ def test_every_template_draws_the_pinned_scene(
     assert hashlib.sha256(json.dumps(got, sort_keys=True).encode()).hexdigest()[:16] == fields
 
 
-def test_a_cached_scene_holds_the_drawn_pixels(tmp_path: Path) -> None:
-    (item,) = generate(1, seed=0, categories=["ui"], cache_dir=tmp_path)
+def test_a_cached_scene_holds_the_drawn_pixels(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PS3_EVAL_CACHE", str(tmp_path))  # the default cache root
+    (item,) = generate(1, seed=0, categories=["ui"])
+    assert item.image.parent == tmp_path / f"probe4k-v{probe4k.VERSION}-s0-n1-ui"
     image, _ = probe4k.render_item(0, 0, "ui", item.mrr, "ABCD".index(item.answer))
     with Image.open(item.image) as im:
         assert im.tobytes() == image.tobytes()
+
+
+def test_every_category_has_scenes_and_the_card_loader_reads_them(tmp_path: Path) -> None:
+    assert {s.category for s in probe4k.SCENES} == set(CATEGORIES)
+    assert len({s.template for s in probe4k.SCENES}) == len(probe4k.SCENES)
+    items = generate(2, seed=0, categories=["ui"], cache_dir=tmp_path)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("PS3_EVAL_CACHE", str(tmp_path))
+        rows = probe4k.rows(n=2, categories="ui")
+    assert rows == [it.to_dict() for it in items]
