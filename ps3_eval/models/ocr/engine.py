@@ -198,13 +198,12 @@ class OcrEngine:
         self.max_pixels = max_pixels
         self.text_score = text_score
         self.use_cls = use_cls
-        self.smooth = smooth
         self.selection_upsample = selection_upsample
         self.page = page
         self.cell = cell
-        self.legible = legible
-        self.legible_far = legible_far
-        self.suppress = suppress
+        self.policy = Policy(
+            smooth=smooth, legible=legible, legible_far=legible_far, suppress=suppress
+        )
         self.low_pass_cache = low_pass_cache
         self._low_passes: OrderedDict[tuple[Any, ...], tuple[LowPass, float]] = OrderedDict()
         self._low_lock = threading.Lock()
@@ -398,13 +397,7 @@ class OcrEngine:
     ) -> np.ndarray:
         """Scores of the high-resolution patch grid from a low-resolution pass."""
         rw, rh, _ = reading_size(image.width, image.height, resolution)
-        policy = Policy(
-            smooth=self.smooth,
-            legible=self.legible,
-            legible_far=self.legible_far,
-            suppress=self.suppress,
-        )
-        return score_grid(low, (rw, rh), mode, queries, anchors, policy)
+        return score_grid(low, (rw, rh), mode, queries, anchors, self.policy)
 
     def patch_scores(
         self,
