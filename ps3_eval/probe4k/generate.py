@@ -12,7 +12,9 @@ import math
 import os
 import random
 import tempfile
+from collections import deque
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -219,14 +221,23 @@ def generate(
     folder.mkdir(parents=True, exist_ok=True)
     rows: list[dict[str, Any]] = []
     items: list[Probe4kItem] = []
-    for i in range(n):
-        image, fields = render_item(seed, i, *assignment(i, cats, seed))
-        item_id = f"probe4k-s{seed}-{i:05d}"
-        filename = f"{item_id}.png"
-        _atomic_write(folder / filename, functools.partial(_save_png, image))
-        item = Probe4kItem(id=item_id, image=folder / filename, **fields)
-        items.append(item)
-        rows.append({**item.to_dict(), "image": filename})
+    # Encoding a PNG takes longer than drawing the scene and releases the GIL: two writer
+    # threads encode while the next scenes are drawn (at most two images wait in memory).
+    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="probe4k-png") as writers:
+        pending: deque[Future[None]] = deque()
+        for i in range(n):
+            image, fields = render_item(seed, i, *assignment(i, cats, seed))
+            item_id = f"probe4k-s{seed}-{i:05d}"
+            filename = f"{item_id}.png"
+            if len(pending) >= 2:
+                pending.popleft().result()
+            write = functools.partial(_save_png, image)
+            pending.append(writers.submit(_atomic_write, folder / filename, write))
+            item = Probe4kItem(id=item_id, image=folder / filename, **fields)
+            items.append(item)
+            rows.append({**item.to_dict(), "image": filename})
+        for future in pending:
+            future.result()
     text = "".join(json.dumps(r, sort_keys=True) + "\n" for r in rows)
 
     def write_manifest(p: Path) -> None:
