@@ -3,9 +3,9 @@
     python perf/selection_reuse.py [--n 6]
 
 Each probe4k image is read at 3780 px with 10% and then 15% of the patches selected (as the
-demo's last two cells read it), by an engine that keeps its low-resolution passes and by one
-that keeps none (``low_pass_cache=0``), taking turns image by image so load from other tenants of
-a shared machine falls on both alike. It prints the median wall seconds per image of the two
+demo's last two cells read it), by an engine that reuses low-resolution passes and by one that
+runs each (``reuse_low_pass=False``), taking turns image by image so load from other tenants
+of a shared machine falls on both alike. It prints the median wall seconds per image of the two
 readings for each engine, their ratio, and whether both engines read the same lines and select
 the same patches on every image.
 """
@@ -36,7 +36,10 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=6)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
-    engines = {"reused": OcrEngine(threads=2), "recomputed": OcrEngine(threads=2, low_pass_cache=0)}
+    engines = {
+        "reused": OcrEngine(threads=2),
+        "recomputed": OcrEngine(threads=2, reuse_low_pass=False),
+    }
     secs: dict[str, list[float]] = {k: [] for k in engines}
     views: dict[str, list[tuple[object, ...]]] = {k: [] for k in engines}
     with tempfile.TemporaryDirectory() as tmp:

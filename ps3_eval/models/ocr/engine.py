@@ -65,7 +65,13 @@ from ps3_eval.records import Selection
 if TYPE_CHECKING:
     from PIL import Image
 
-__all__ = ["OcrEngine", "ReadResult"]
+__all__ = ["LOW_PASSES_KEPT", "OcrEngine", "ReadResult"]
+
+LOW_PASSES_KEPT = 32
+"""Low-resolution passes the process keeps for images read again (most recent first)."""
+
+_LOW_PASSES: OrderedDict[tuple[Any, ...], tuple[LowPass, float]] = OrderedDict()
+_LOW_LOCK = threading.Lock()
 
 
 @dataclass
@@ -166,8 +172,10 @@ class OcrEngine:
         legible_far: The same for lines read with at least this confidence
             that are far from every option (similarity below 0.2).
         suppress: Score taken from the patches of such lines.
-        low_pass_cache: Low-resolution passes kept for images read again (about 4 MB each
-            at ``low_res=756``): the demo reads every image at two selection budgets.
+        reuse_low_pass: Take a low-resolution pass made before for the same pixels and
+            settings (by any engine of this process) instead of running it again: the demo
+            reads every image at two selection budgets, in two runs. The last
+            :data:`LOW_PASSES_KEPT` passes are kept, about 4 MB each at ``low_res=756``.
     """
 
     def __init__(
@@ -185,7 +193,7 @@ class OcrEngine:
         legible: float = 0.9,
         legible_far: float = 0.6,
         suppress: float = 2.0,
-        low_pass_cache: int = 32,
+        reuse_low_pass: bool = True,
     ) -> None:
         if tile < 64:
             raise ValueError(f"tile must be >= 64, got {tile}")
@@ -204,9 +212,8 @@ class OcrEngine:
         self.policy = Policy(
             smooth=smooth, legible=legible, legible_far=legible_far, suppress=suppress
         )
-        self.low_pass_cache = low_pass_cache
-        self._low_passes: OrderedDict[tuple[Any, ...], tuple[LowPass, float]] = OrderedDict()
-        self._low_lock = threading.Lock()
+        self.reuse_low_pass = reuse_low_pass
+        self._threads = threads
         self._ocr: Any = RapidOCR(
             intra_op_num_threads=threads,
             inter_op_num_threads=1,
@@ -350,26 +357,33 @@ class OcrEngine:
 
         The same image read again with the same ``low_res`` (another selection budget, say)
         gets the pass computed before: it depends on nothing else. The seconds are those of the
-        pass as it ran, so a reading's selection stage costs what the pass costs.
+        pass as it ran, so a reading's selection stage costs what the pass costs. The store is
+        the process's, not the engine's: an engine per run keeps ONNX Runtime's memory arenas
+        at one run's reading size (one engine for every run grew the 3780 read's peak by the
+        arena of the 1512 one).
         """
         key = (
             hashlib.blake2b(np.ascontiguousarray(rgb).data, digest_size=16).digest(),
             rgb.shape,
             low_res,
             recognize,
+            self.selection_upsample,
+            self._threads,
         )
-        with self._low_lock:
-            hit = self._low_passes.get(key)
-            if hit is not None:
-                self._low_passes.move_to_end(key)
-                return hit
+        if self.reuse_low_pass:
+            with _LOW_LOCK:
+                hit = _LOW_PASSES.get(key)
+                if hit is not None:
+                    _LOW_PASSES.move_to_end(key)
+                    return hit
         t0 = time.perf_counter()
         low = self._compute_low_pass(rgb, low_res, recognize)
         entry = (low, time.perf_counter() - t0)
-        with self._low_lock:
-            self._low_passes[key] = entry
-            while len(self._low_passes) > self.low_pass_cache:
-                self._low_passes.popitem(last=False)
+        if self.reuse_low_pass:
+            with _LOW_LOCK:
+                _LOW_PASSES[key] = entry
+                while len(_LOW_PASSES) > LOW_PASSES_KEPT:
+                    _LOW_PASSES.popitem(last=False)
         return entry
 
     def _compute_low_pass(self, rgb: np.ndarray, low_res: int, recognize: bool) -> LowPass:

@@ -55,32 +55,6 @@ class OcrReaderArgs(ModelArgs):
         return self.select is not None or self.max_patches is not None
 
 
-_ENGINES: dict[tuple[int, float], Any] = {}
-_ENGINES_LOCK = threading.Lock()
-
-
-def _engine(threads: int, text_score: float) -> Any:
-    """The process's engine for these settings, loaded once.
-
-    Readers of one process share it (a sweep builds a reader per cell): the models load once,
-    and a low-resolution pass made for one selection budget serves the next.
-    """
-    with _ENGINES_LOCK:
-        engine = _ENGINES.get((threads, text_score))
-        if engine is None:
-            from ps3_eval.models.ocr.engine import OcrEngine
-
-            try:
-                engine = OcrEngine(threads=threads, text_score=text_score)
-            except ImportError as exc:
-                raise ModelError(
-                    f"ocr-reader needs rapidocr-onnxruntime ({exc}); "
-                    f"pip install rapidocr-onnxruntime"
-                ) from None
-            _ENGINES[(threads, text_score)] = engine
-        return engine
-
-
 class OcrReader(Backend):
     """PP-OCRv4 (ONNX, CPU) reading text to answer multiple-choice questions."""
 
@@ -104,8 +78,26 @@ class OcrReader(Backend):
     # One image at a time: each call already uses every core through ONNX Runtime.
     max_concurrency: ClassVar[int | None] = 1
 
+    def __init__(self, args: ModelArgs) -> None:
+        super().__init__(args)
+        self._engine: Any = None
+        self._lock = threading.Lock()
+
     def _get_engine(self) -> Any:
-        return _engine(self.args.threads, self.args.text_score)
+        with self._lock:
+            if self._engine is None:
+                from ps3_eval.models.ocr.engine import OcrEngine
+
+                try:
+                    self._engine = OcrEngine(
+                        threads=self.args.threads, text_score=self.args.text_score
+                    )
+                except ImportError as exc:
+                    raise ModelError(
+                        f"ocr-reader needs rapidocr-onnxruntime ({exc}); "
+                        f"pip install rapidocr-onnxruntime"
+                    ) from None
+            return self._engine
 
     def _read(self, request: Request) -> ModelOutput:
         from ps3_eval.models.ocr.text import match_option, question_anchors
