@@ -57,7 +57,7 @@ def _plain(url: str, n: int, concurrency: int) -> dict[str, float]:
     import openai
     from PIL import Image
 
-    from ps3_eval.tasks import probe4k
+    from ps3_eval import probe4k
 
     items = probe4k.generate(n, seed=0)
 
@@ -129,11 +129,11 @@ def main() -> None:
         _child(a.child[0], a.child[1], a.n, int(a.child[2]), a.child[3])
         return
 
+    from ps3_eval import probe4k
     from ps3_eval.models.api.payload import ImagePolicy, prepare_all
     from ps3_eval.models.api.vision import RULES, openai_rule
     from ps3_eval.records import ImagePart, ImageSource
     from ps3_eval.runner.pipeline import encoded_part
-    from ps3_eval.tasks import probe4k
 
     t = time.perf_counter()
     items = probe4k.generate(a.n, seed=0)

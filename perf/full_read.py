@@ -27,8 +27,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from ps3_eval.models.ocr_engine import OcrEngine, match_option  # noqa: E402
-from ps3_eval.tasks import probe4k  # noqa: E402
+from ps3_eval import probe4k  # noqa: E402
+from ps3_eval.models.ocr import OcrEngine, match_option  # noqa: E402
 
 
 def _status(field: str) -> float:

@@ -24,8 +24,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from ps3_eval import probe4k  # noqa: E402
 from ps3_eval.mrr import agreement, auto_mrr  # noqa: E402
-from ps3_eval.tasks import probe4k  # noqa: E402
 
 
 def main() -> None:

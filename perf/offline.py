@@ -25,12 +25,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from ps3_eval import probe4k  # noqa: E402
 from ps3_eval.demo import demo_spec  # noqa: E402
 from ps3_eval.images import decode  # noqa: E402
 from ps3_eval.models import build_model  # noqa: E402
 from ps3_eval.records import ImagePart, Sample  # noqa: E402
 from ps3_eval.sweep import cells  # noqa: E402
-from ps3_eval.tasks import load_task, probe4k  # noqa: E402
+from ps3_eval.tasks import load_task  # noqa: E402
 
 
 def main() -> None:

@@ -15,6 +15,8 @@ from rich import box
 from rich.console import Console, ConsoleDimensions
 from rich.table import Table
 
+from ps3_eval.fourkpro import MRR_BUCKETS
+
 if TYPE_CHECKING:
     import pandas as pd
 
@@ -328,7 +330,7 @@ def compare_table(c: Comparison) -> Table:
 def demo_table(rows: Sequence[RunRow]) -> Table:
     """``ps3-eval demo``: accuracy per configuration, per designed MRR bucket, cost and recall."""
     t = table(
-        "config", "acc", "95% CI", "1K", "2K", "4K", "tokens", "sec", "rec",
+        "config", "acc", "95% CI", *MRR_BUCKETS, "tokens", "sec", "rec",
         title="demo: probe4k x ocr-reader (accuracy; 1K/2K/4K = designed MRR bucket, with n)",
         style=box.SIMPLE_HEAD,
     )  # fmt: skip
@@ -339,7 +341,7 @@ def demo_table(rows: Sequence[RunRow]) -> Table:
             f"{fmt(r.ci_low, 2)}-{fmt(r.ci_high, 2)}",
             *(
                 f"{fmt(r.by_mrr[b].mean, 2)} ({r.by_mrr[b].n})" if b in r.by_mrr else "-"
-                for b in ("1K", "2K", "4K")
+                for b in MRR_BUCKETS
             ),
             f"{r.visual_tokens:.0f}",
             fmt(r.latency, 2),

@@ -77,4 +77,3 @@ def curate_prompts_dir() -> Path:
 def web_static_dir() -> Path:
     """Pages, scripts and styles of the web tools; ``lib/`` holds vendored libraries."""
     return _PACKAGE / "web" / "static"
-

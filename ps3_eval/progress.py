@@ -295,9 +295,7 @@ def stopped_exit(again: str, console: Console | None = None) -> typer.Exit:
 
 
 @contextlib.contextmanager
-def rerun_resumes(
-    view: ProgressView, again: str, console: Console | None = None
-) -> Iterator[None]:
+def rerun_resumes(view: ProgressView, again: str, console: Console | None = None) -> Iterator[None]:
     """Around a resumable command: stop ``view`` at the end; on Ctrl-C or SIGTERM, say how to go on.
 
     The command ends with exit code 130 (143 for SIGTERM) after saying that the finished samples

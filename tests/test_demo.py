@@ -5,10 +5,11 @@ from pathlib import Path
 
 import pytest
 
+from ps3_eval import probe4k
 from ps3_eval.demo import demo_spec
 from ps3_eval.report import Labelled, findings, report_rows
 from ps3_eval.sweep import cells
-from ps3_eval.tasks import load_task, probe4k
+from ps3_eval.tasks import load_task
 from tests.test_cli import cli
 
 # Five configurations of the real OCR model on a shared, busy machine: a generous bound that only

@@ -11,6 +11,7 @@ from pydantic import Field
 
 from ps3_eval import load_run, runs_df
 from ps3_eval.errors import ModelError
+from ps3_eval.fourkpro import READ_RESOLUTIONS
 from ps3_eval.models import Backend, register_model
 from ps3_eval.models.base import ModelArgs
 from ps3_eval.mrr import (
@@ -24,7 +25,6 @@ from ps3_eval.mrr import (
 )
 from ps3_eval.mrr.auto import outcome_of
 from ps3_eval.records import ModelOutput, Request
-from ps3_eval.tasks.probe4k import READ_RESOLUTIONS
 from tests.test_cli import cli
 
 PROBE = ("--task-arg", "n=8")  # the probe4k set other tests generate too (cached per session)

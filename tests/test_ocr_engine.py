@@ -1,6 +1,6 @@
-"""Tests for ps3_eval.models.ocr_engine.
+"""Tests for the OCR reader's engine and text matching (ps3_eval.models.ocr).
 
-The pure helpers (match_option, patch_recall, reading_size) are tested without
+The pure helpers (match_option, box recall on the reading grid, reading_size) are tested without
 the model. The engine tests run the real PP-OCR ONNX models on synthetic
 pixels (no mocks); they share one engine and keep to a handful of OCR calls.
 """
@@ -14,14 +14,14 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw, ImageFont
 
-from ps3_eval.models.ocr_engine import (
-    ReadResult,
+from ps3_eval.models.ocr import (
+    PATCH_SIZE,
     TextLine,
     match_option,
-    patch_recall,
     reading_size,
     text_similarity,
 )
+from ps3_eval.records import Selection
 
 CODE = "K7Q-482"
 CODE_OPTIONS = [CODE, "K7O-482", "K7Q-432", "X7Q-482"]
@@ -101,26 +101,31 @@ class TestMatchOption:
 
 
 # ---------------------------------------------------------------------------
-# patch_recall / reading_size (pure)
+# box recall / reading_size (pure)
 # ---------------------------------------------------------------------------
 
 
-def test_patch_recall() -> None:
+def test_box_recall_on_the_reading_grid() -> None:
+    # The reader records its selection on the grid of the reading (here half the original
+    # size); recall maps an original-pixel box onto that grid.
     mask = np.zeros((10, 20), dtype=bool)
     mask[2, 3:6] = True
-    result = ReadResult(
-        lines=[], patches=0, stages={}, selected_mask=mask, grid_shape=(10, 20), scale=0.5
+    sel = Selection(
+        mode="top_down",
+        selected_patches=3,
+        total_patches=200,
+        grid=(10, 20),
+        patch_px=PATCH_SIZE / 0.5,
+        mask_runs=Selection.encode_mask(mask),
     )
     # Original box (84, 56)-(168, 84) -> reading (42, 28)-(84, 42) -> cells r2, c3..5.
-    assert patch_recall(result, (84.0, 56.0, 168.0, 84.0)) == 1.0
+    assert sel.recall_of((84.0, 56.0, 168.0, 84.0)) == 1.0
     # Twice as tall: rows 2..3, half selected.
-    assert patch_recall(result, (84.0, 56.0, 168.0, 112.0)) == 0.5
-    assert patch_recall(result, (0.0, 0.0, 10.0, 10.0)) == 0.0
-    assert patch_recall(result, (5000.0, 5000.0, 5100.0, 5100.0)) == 0.0
-    full = ReadResult(
-        lines=[], patches=0, stages={}, selected_mask=None, grid_shape=(10, 20), scale=0.5
-    )
-    assert patch_recall(full, (0.0, 0.0, 10.0, 10.0)) == 1.0
+    assert sel.recall_of((84.0, 56.0, 168.0, 112.0)) == 0.5
+    assert sel.recall_of((0.0, 0.0, 10.0, 10.0)) == 0.0
+    assert sel.recall_of((5000.0, 5000.0, 5100.0, 5100.0)) == 0.0
+    full = Selection(mode="full", selected_patches=200, total_patches=200)
+    assert full.recall_of((0.0, 0.0, 10.0, 10.0)) == 1.0
 
 
 def test_reading_size_never_upscales() -> None:
@@ -185,7 +190,7 @@ def _frame_4k(code_height: int = 20) -> tuple[Image.Image, tuple[float, float, f
 
 @pytest.fixture(scope="module")
 def engine():  # type: ignore[no-untyped-def]
-    from ps3_eval.models.ocr_engine import OcrEngine
+    from ps3_eval.models.ocr import OcrEngine
 
     return OcrEngine(threads=2)
 
@@ -222,7 +227,7 @@ def test_top_down_selection_reads_code_with_few_patches(engine, frame) -> None: 
     assert res.patches == 54 * 31 + 600  # low-res pass + selected patches
     assert res.patches < 0.1 * 270 * 152
     assert set(res.stages) == {"selection", "detection", "recognition", "total"}
-    assert patch_recall(res, box) == 1.0
+    assert res.selection("top_down").recall_of(box) == 1.0
     assert match_option(res.lines, CODE_OPTIONS)[0] == 0
     # Read on a packed mosaic page, the code's line is reported where the image has it.
     line = next(ln for ln in res.lines if "482" in ln.text)
@@ -242,7 +247,7 @@ def test_selection_argument_validation(engine, frame) -> None:  # type: ignore[n
 
 
 def test_tiled_detection_keeps_lines_whole_across_tile_borders() -> None:
-    from ps3_eval.models.ocr_engine import OcrEngine
+    from ps3_eval.models.ocr import OcrEngine
 
     tiled = OcrEngine(threads=2, tile=192, margin=32, max_pixels=0)
     img = Image.new("RGB", (900, 420), (255, 255, 255))
@@ -263,8 +268,8 @@ def test_a_tiled_full_resolution_read_of_a_probe4k_scene_reads_as_one_pass(engin
     # A 4K-detail probe4k item, read at full resolution in tiles (as every reading above
     # max_pixels is) and in one detector pass; a 1536x1024 cut around the detail keeps the
     # single pass small. The tiles' maps are stitched, so lines crossing tile borders are whole.
-    from ps3_eval.models.ocr_engine import OcrEngine
-    from ps3_eval.tasks.probe4k import render_item
+    from ps3_eval.models.ocr import OcrEngine
+    from ps3_eval.probe4k import render_item
 
     image, fields = render_item(0, 2, "gaming", "4K", 1)
     x0, y0, x1, y1 = fields["bbox"]
@@ -290,12 +295,12 @@ def test_top_down_spends_no_patches_on_text_read_at_low_resolution(engine, frame
     img, box = frame
     dock = _loading_dock_box()
     res = engine.read_selective(img, 3780, max_patches=4000, mode="top_down", queries=CODE_OPTIONS)
-    assert patch_recall(res, box) == 1.0
+    assert res.selection("top_down").recall_of(box) == 1.0
     # The large heading is read with confidence at 756 px and is unlike every option: selecting
     # it would read it again, so the budget goes elsewhere (bottom-up has no options to judge by).
-    assert patch_recall(res, dock) < 0.1
+    assert res.selection("top_down").recall_of(dock) < 0.1
     saliency = engine.read_selective(img, 3780, max_patches=4000, mode="bottom_up")
-    assert patch_recall(saliency, dock) > 0.5
+    assert saliency.selection("bottom_up").recall_of(dock) > 0.5
 
 
 def test_anchor_named_by_the_question_raises_the_scores_around_it(engine, frame) -> None:  # type: ignore[no-untyped-def]
@@ -311,3 +316,32 @@ def test_anchor_named_by_the_question_raises_the_scores_around_it(engine, frame)
     assert float(anchored[below].mean()) > float(plain[below].mean()) + 1.0
     far = (slice(120, 150), slice(200, 260))
     assert np.allclose(anchored[far], plain[far])
+
+
+def test_a_reused_low_pass_reads_as_a_fresh_one() -> None:
+    # The process keeps the low-resolution pass of an image read, for the next budget (in the
+    # demo, the next run's engine). What is read with it must be what an engine that runs every
+    # pass itself reads, and a different image of the same size (here the frame mirrored) must
+    # get a pass of its own.
+    from PIL import ImageOps
+
+    from ps3_eval.models.ocr import OcrEngine
+
+    small = [_frame_4k(code_height=20)[0].resize((1920, 1080), Image.Resampling.LANCZOS)]
+    moved = ImageOps.mirror(small[0])
+    args = {"mode": "top_down", "queries": CODE_OPTIONS, "low_res": 480}
+    OcrEngine(threads=2).read_selective(small[0], 1512, max_patches=300, **args)  # type: ignore[arg-type]
+    later = OcrEngine(threads=2)
+
+    def view(res):  # type: ignore[no-untyped-def]
+        return [(ln.text, ln.box) for ln in res.lines], res.selected_mask.tolist()
+
+    for image in (small[0], moved):
+        again = later.read_selective(image, 1512, max_patches=600, **args)  # type: ignore[arg-type]
+        fresh = OcrEngine(threads=2, reuse_low_pass=False).read_selective(
+            image,
+            1512,
+            max_patches=600,
+            **args,  # type: ignore[arg-type]
+        )
+        assert view(again) == view(fresh)

@@ -5,7 +5,7 @@ import itertools
 import numpy as np
 import pytest
 
-from ps3_eval.models.ocr_mosaic import Placement, compose, owner, pack, page_height, split
+from ps3_eval.models.ocr.mosaic import Placement, compose, owner, pack, page_height, split
 
 
 def _overlaps(a: tuple[int, int, int, int], b: tuple[int, int, int, int], gap: int) -> bool:

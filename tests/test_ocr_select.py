@@ -7,8 +7,9 @@ import cv2
 import numpy as np
 import pytest
 
-from ps3_eval.models.ocr_engine import _merge_rects, _resized_region, _select_cells
-from ps3_eval.models.ocr_text import question_anchors
+from ps3_eval.models.ocr import question_anchors
+from ps3_eval.models.ocr.geometry import resized_region
+from ps3_eval.models.ocr.selection import merge_rects, select_cells
 
 
 def test_cells_are_taken_whole_and_exactly_k_patches_are_selected() -> None:
@@ -16,7 +17,7 @@ def test_cells_are_taken_whole_and_exactly_k_patches_are_selected() -> None:
     scores[0:4, 8:16] = 5.0  # best cell
     scores[4:8, 0:8] = 3.0  # second cell
     scores[4, 8] = 9.0  # one very good patch inside a poor cell
-    mask = _select_cells(scores, 40, (4, 8))
+    mask = select_cells(scores, 40, (4, 8))
     assert int(mask.sum()) == 40
     assert mask[0:4, 8:16].all()  # 32 patches: the best cell whole
     # The last 8 patches are the best ones of the next cell, not a whole cell.
@@ -26,24 +27,24 @@ def test_cells_are_taken_whole_and_exactly_k_patches_are_selected() -> None:
 def test_cells_at_the_grid_edge_are_clipped() -> None:
     scores = np.zeros((5, 10), dtype=np.float32)
     scores[4, 8:10] = 1.0  # a partial cell at the corner
-    mask = _select_cells(scores, 2, (4, 8))
+    mask = select_cells(scores, 2, (4, 8))
     assert mask.shape == (5, 10) and int(mask.sum()) == 2 and mask[4, 8:10].all()
-    assert int(_select_cells(scores, 50, (4, 8)).sum()) == 50
+    assert int(select_cells(scores, 50, (4, 8)).sum()) == 50
 
 
 def test_rectangles_merge_only_without_waste() -> None:
     # Side by side: their union is exactly the two, so they merge at waste 1.0.
-    assert _merge_rects([(0, 0, 4, 8), (0, 8, 4, 16)], 0, 1.0) == [(0, 0, 4, 16)]
+    assert merge_rects([(0, 0, 4, 8), (0, 8, 4, 16)], 0, 1.0) == [(0, 0, 4, 16)]
     # Diagonal neighbours: the union would be half empty.
-    assert sorted(_merge_rects([(0, 0, 4, 8), (4, 8, 8, 16)], 0, 1.0)) == [
+    assert sorted(merge_rects([(0, 0, 4, 8), (4, 8, 8, 16)], 0, 1.0)) == [
         (0, 0, 4, 8),
         (4, 8, 8, 16),
     ]
-    assert _merge_rects([(0, 0, 4, 8), (4, 8, 8, 16)], 0, 2.0) == [(0, 0, 8, 16)]
+    assert merge_rects([(0, 0, 4, 8), (4, 8, 8, 16)], 0, 2.0) == [(0, 0, 8, 16)]
     # A row of cells in any order collapses into one strip; overlapping ones always merge.
     row = [(0, c, 4, c + 8) for c in (24, 0, 16, 8)]
-    assert _merge_rects(row, 0, 1.0) == [(0, 0, 4, 32)]
-    assert _merge_rects([(0, 0, 4, 4), (2, 2, 9, 9)], 0, 1.0) == [(0, 0, 9, 9)]
+    assert merge_rects(row, 0, 1.0) == [(0, 0, 4, 32)]
+    assert merge_rects([(0, 0, 4, 4), (2, 2, 9, 9)], 0, 1.0) == [(0, 0, 9, 9)]
 
 
 @pytest.mark.parametrize("box", [(0, 0, 112, 56), (3668, 2070, 3780, 2126), (1400, 700, 1624, 812)])
@@ -52,14 +53,14 @@ def test_a_resized_region_matches_the_resized_image(box: tuple[int, int, int, in
     rgb = cv2.GaussianBlur(rng.integers(0, 256, (2160, 3840, 3), dtype=np.uint8), (0, 0), 3)
     whole = cv2.resize(rgb, (3780, 2126), interpolation=cv2.INTER_AREA)[:, :, ::-1]
     x0, y0, x1, y1 = box
-    part = _resized_region(rgb, box, 3780, 2126)
+    part = resized_region(rgb, box, 3780, 2126)
     assert part.shape == (y1 - y0, x1 - x0, 3)
     assert float(np.abs(part.astype(int) - whole[y0:y1, x0:x1]).mean()) < 1.0
 
 
 def test_a_region_at_full_scale_is_copied() -> None:
     rgb = np.arange(40 * 60 * 3, dtype=np.uint8).reshape(40, 60, 3)
-    assert np.array_equal(_resized_region(rgb, (10, 5, 30, 25), 60, 40), rgb[5:25, 10:30, ::-1])
+    assert np.array_equal(resized_region(rgb, (10, 5, 30, 25), 60, 40), rgb[5:25, 10:30, ::-1])
 
 
 def test_question_anchors() -> None:

@@ -1,4 +1,4 @@
-"""Tests for the synthetic Probe4K generator (ps3_eval.tasks.probe4k)."""
+"""The synthetic Probe4K generator (ps3_eval.probe4k), through its public names."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from ps3_eval.tasks import probe4k
-from ps3_eval.tasks.probe4k import (
+from ps3_eval import probe4k
+from ps3_eval.probe4k import (
     CATEGORIES,
     MRR_BUCKETS,
     Probe4kItem,
@@ -88,42 +88,27 @@ def test_determinism_and_seed(tmp_path: Path, items: list[Probe4kItem]) -> None:
     assert [it.id for it in other] == [f"probe4k-s1-{i:05d}" for i in range(4)]
 
 
-def test_cache_hit_does_not_regenerate(
-    cache: Path, items: list[Probe4kItem], monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_cache_hit_does_not_regenerate(cache: Path, items: list[Probe4kItem]) -> None:
     folder = cache / f"probe4k-v{probe4k.VERSION}-s0-n{N}"
     assert (folder / "manifest.jsonl").is_file()
-    mtimes = {p.name: p.stat().st_mtime_ns for p in folder.iterdir()}
-
-    def boom(*args: object, **kwargs: object) -> None:
-        raise AssertionError("cache miss: render_item was called")
-
-    monkeypatch.setattr(probe4k, "render_item", boom)
+    # Every file is written to a temporary name and moved into place: a file drawn again would
+    # be a new inode with a new time.
+    before = {p.name: (p.stat().st_ino, p.stat().st_mtime_ns) for p in folder.iterdir()}
     again = generate(N, seed=0, cache_dir=cache)
     assert again == items
-    assert {p.name: p.stat().st_mtime_ns for p in folder.iterdir()} == mtimes
+    assert {p.name: (p.stat().st_ino, p.stat().st_mtime_ns) for p in folder.iterdir()} == before
 
 
-def test_interrupted_generation_leaves_no_manifest(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    real = probe4k.render_item
-    calls = 0
-
-    def flaky(*args: object, **kwargs: object) -> object:
-        nonlocal calls
-        calls += 1
-        if calls == 2:
-            raise KeyboardInterrupt
-        return real(*args, **kwargs)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(probe4k, "render_item", flaky)
-    with pytest.raises(KeyboardInterrupt):
-        generate(2, seed=5, cache_dir=tmp_path)
+def test_interrupted_generation_leaves_no_manifest(tmp_path: Path) -> None:
     folder = tmp_path / f"probe4k-v{probe4k.VERSION}-s5-n2"
+    # A folder where the second image goes: writing it fails after the first image is saved.
+    (folder / "probe4k-s5-00001.png").mkdir(parents=True)
+    with pytest.raises(OSError):
+        generate(2, seed=5, cache_dir=tmp_path)
+    assert (folder / "probe4k-s5-00000.png").is_file()
     assert not (folder / "manifest.jsonl").exists()
-    assert not list(folder.glob("*.tmp"))
-    monkeypatch.setattr(probe4k, "render_item", real)
+    assert not list(folder.glob(".*.tmp"))
+    (folder / "probe4k-s5-00001.png").rmdir()
     assert len(generate(2, seed=5, cache_dir=tmp_path)) == 2
     assert (folder / "manifest.jsonl").is_file()
 
@@ -131,7 +116,7 @@ def test_interrupted_generation_leaves_no_manifest(
 def test_balance_without_rendering() -> None:
     for cats in (CATEGORIES, ("ui",), ("gaming", "ui"), CATEGORIES[:3]):
         n = 3 * len(cats) * 4 * 5
-        rows = [probe4k._assignment(i, cats, seed=3) for i in range(n)]
+        rows = [probe4k.assignment(i, cats, seed=3) for i in range(n)]
         assert collections.Counter(r[2] for r in rows) == {p: n // 4 for p in range(4)}
         pairs = collections.Counter((r[0], r[1]) for r in rows)
         assert set(pairs.values()) == {n // (3 * len(cats))}
@@ -153,13 +138,6 @@ def test_category_subset(tmp_path: Path) -> None:
     got = generate(2, seed=0, categories=["ui"], cache_dir=tmp_path)
     assert {it.category for it in got} == {"ui"}
     assert got[0].image.parent.name == f"probe4k-v{probe4k.VERSION}-s0-n2-ui"
-
-
-def test_default_cache_dir(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.setenv("PS3_EVAL_CACHE", str(tmp_path))
-    assert probe4k.default_cache_dir() == tmp_path
-    monkeypatch.delenv("PS3_EVAL_CACHE")
-    assert probe4k.default_cache_dir() == Path.home() / ".cache" / "ps3_eval"
 
 
 def test_text_heights_are_ordered() -> None:
@@ -207,3 +185,53 @@ def test_ocr_reads_4k_detail_only_at_full_resolution() -> None:
         low = _norm(_ocr_read(engine, image, f["bbox"], 756))
         assert truth in full, (truth, full)
         assert not any(_norm(c) in low for c in f["choices"]), (f["choices"], low)
+
+
+# One scene of every template (the HUD at 2K, its own text height), as drawn when the generator
+# was split into a package: sha256 of the RGB pixels and of the item's fields. A change here
+# changes the benchmark; it needs a new VERSION, never a re-pin alone.
+PINNED_SCENES = [
+    ((0, 0, "autonomous_vehicle", "1K", 0), "licence_plate", "085be8dcbb3ccae4",
+     "bb955965f3b37e20"),
+    ((0, 1, "autonomous_vehicle", "4K", 1), "gantry_exit", "d7e93aff7b075949", "c4cf3f0e2bd11e9f"),
+    ((0, 0, "household", "2K", 2), "appliance_label", "b14c1723d71ccbd2", "8f9428101ff2575f"),
+    ((0, 1, "household", "1K", 3), "package_lot", "75d9b9eccf581b51", "1ce578db8d22c841"),
+    ((0, 0, "gaming", "2K", 1), "hud_counter", "5d2c22fa25aff59b", "2581b17a673ef7a3"),
+    ((0, 1, "gaming", "4K", 0), "inventory_item", "25f031d53d380a59", "3a2834e783ba1f84"),
+    ((0, 0, "ui", "4K", 3), "menu_entry", "343b63e017899165", "33c0ce8b99cc9a49"),
+    ((0, 1, "ui", "2K", 2), "status_bar_build", "57cec62af664eabe", "634483ba8fc24b0c"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("args", "template", "pixels", "fields"), PINNED_SCENES)
+def test_every_template_draws_the_pinned_scene(
+    args: tuple[int, int, str, str, int], template: str, pixels: str, fields: str
+) -> None:
+    import hashlib
+    import json
+
+    image, got = probe4k.render_item(*args)
+    assert got["metadata"]["template"] == template
+    assert hashlib.sha256(image.tobytes()).hexdigest()[:16] == pixels
+    assert hashlib.sha256(json.dumps(got, sort_keys=True).encode()).hexdigest()[:16] == fields
+
+
+def test_a_cached_scene_holds_the_drawn_pixels(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PS3_EVAL_CACHE", str(tmp_path))  # the default cache root
+    (item,) = generate(1, seed=0, categories=["ui"])
+    assert item.image.parent == tmp_path / f"probe4k-v{probe4k.VERSION}-s0-n1-ui"
+    image, _ = probe4k.render_item(0, 0, "ui", item.mrr, "ABCD".index(item.answer))
+    with Image.open(item.image) as im:
+        assert im.tobytes() == image.tobytes()
+
+
+def test_every_category_has_scenes_and_the_card_loader_reads_them(tmp_path: Path) -> None:
+    assert {s.category for s in probe4k.SCENES} == set(CATEGORIES)
+    assert len({s.template for s in probe4k.SCENES}) == len(probe4k.SCENES)
+    items = generate(2, seed=0, categories=["ui"], cache_dir=tmp_path)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("PS3_EVAL_CACHE", str(tmp_path))
+        rows = probe4k.rows(n=2, categories="ui")
+    assert rows == [it.to_dict() for it in items]

@@ -24,18 +24,18 @@ from typing import Any
 
 from ps3_eval.db import VERSIONED_COLUMNS, Database, Migration, NotFound, Schema
 from ps3_eval.errors import UsageError
+from ps3_eval.fourkpro import CATEGORIES, MRR_BUCKETS, READ_RESOLUTIONS
 from ps3_eval.records import ImageSource, Sample
-from ps3_eval.tasks.export import FOURKPRO_CATEGORIES, FOURKPRO_MRR
 
 DB_FILE = "curate.sqlite"
 FRAMES = "frames"
 PROMPT_FILE = "prompt.txt"
 DEFAULT_ROOT = Path("annotations")
-CHECK_SIDES = (756, 1512, 3780)
+CHECK_SIDES = tuple(READ_RESOLUTIONS[b] for b in MRR_BUCKETS)
 CONDITIONS = ("no_image", *(str(s) for s in CHECK_SIDES))
 """A question is checked without the image and at each side (the paper's 756 / 1512 / 3780)."""
 DECISIONS = ("pending", "accepted", "rejected")
-MRR_LABELS = FOURKPRO_MRR
+MRR_LABELS = MRR_BUCKETS
 
 SCHEMA = Schema(
     "curate",
@@ -163,7 +163,7 @@ class Project:
                 tx.execute(
                     "INSERT OR IGNORE INTO project (key, value) VALUES ('name', ?), "
                     "('categories', ?)",
-                    (self.root.resolve().name, json.dumps(list(FOURKPRO_CATEGORIES))),
+                    (self.root.resolve().name, json.dumps(list(CATEGORIES))),
                 )
 
     def close(self) -> None:
@@ -191,7 +191,7 @@ class Project:
     @property
     def categories(self) -> list[str]:
         """The categories a frame can have (the paper's four unless the project set others)."""
-        return list(self.setting("categories") or FOURKPRO_CATEGORIES)
+        return list(self.setting("categories") or CATEGORIES)
 
     def set_categories(self, categories: list[str], actor: str) -> None:
         """Replace the project's category list."""

@@ -36,7 +36,7 @@ ENTRY_POINT_GROUP = "ps3_eval.models"
 
 _BUILTIN: dict[str, str] = {
     "scripted": "ps3_eval.models.scripted:ScriptedModel",
-    "ocr-reader": "ps3_eval.models.ocr_reader:OcrReader",
+    "ocr-reader": "ps3_eval.models.ocr.reader:OcrReader",
     "openai": "ps3_eval.models.api.openai_chat:OpenAIModel",
     "openai-compatible": "ps3_eval.models.api.openai_chat:OpenAICompatibleModel",
     "anthropic": "ps3_eval.models.api.anthropic_messages:AnthropicModel",

@@ -2,7 +2,7 @@
 
 An item's minimum recognizable resolution (MRR) is the lowest rung of a ladder of resolutions at
 which its question can be answered. The default ladder is the meaning of 1K / 2K / 4K the project
-already uses for probe4k's designed buckets (:data:`ps3_eval.tasks.probe4k.READ_RESOLUTIONS`):
+already uses for 4KPro's and probe4k's buckets (:data:`ps3_eval.fourkpro.READ_RESOLUTIONS`):
 the image read with its long side at 756, 1512 and 3780 pixels, PS3's scales.
 
 Labels, lowest first, form one ordinal scale shared by human labels, automatic estimates and
@@ -21,7 +21,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from ps3_eval.errors import UsageError
-from ps3_eval.tasks.probe4k import MRR_BUCKETS, READ_RESOLUTIONS
+from ps3_eval.fourkpro import MRR_BUCKETS, READ_RESOLUTIONS
 
 BEYOND = "beyond"
 """Not answerable at the top rung: "needs more than the original" for a labeller; wrong (or no

@@ -46,9 +46,7 @@ class JudgedScorer(Scorer, Protocol):
     judge, called again with ``extraction=`` the judge's reply.
     """
 
-    def __call__(
-        self, prediction: str, sample: Sample, /, extraction: str | None = None
-    ) -> Score:
+    def __call__(self, prediction: str, sample: Sample, /, extraction: str | None = None) -> Score:
         """Score one prediction, reading ``extraction`` (a judge's reply) when it is given."""
         ...
 

@@ -20,8 +20,6 @@ from ps3_eval.records import Sample
 from ps3_eval.tasks import BrokenSample, Task
 
 FORMATS = ("dataset", "4kpro")
-FOURKPRO_CATEGORIES = ("autonomous_vehicle", "household", "gaming", "ui")
-FOURKPRO_MRR = ("1K", "2K", "4K")
 
 
 def ready_folder(to: Path) -> None:

@@ -15,7 +15,7 @@ from pydantic import Field, model_validator
 
 from ps3_eval.errors import ModelError
 from ps3_eval.models.base import Backend, ModelArgs
-from ps3_eval.records import ModelOutput, Request, Selection, Timing, Usage
+from ps3_eval.records import ModelOutput, Request, Timing, Usage
 
 
 class OcrReaderArgs(ModelArgs):
@@ -68,10 +68,12 @@ class OcrReader(Backend):
     args: OcrReaderArgs
     version = "5"
     code_modules = (
-        "ps3_eval.models.ocr_reader",
-        "ps3_eval.models.ocr_engine",
-        "ps3_eval.models.ocr_mosaic",
-        "ps3_eval.models.ocr_text",
+        "ps3_eval.models.ocr.reader",
+        "ps3_eval.models.ocr.engine",
+        "ps3_eval.models.ocr.geometry",
+        "ps3_eval.models.ocr.mosaic",
+        "ps3_eval.models.ocr.selection",
+        "ps3_eval.models.ocr.text",
     )
     # One image at a time: each call already uses every core through ONNX Runtime.
     max_concurrency: ClassVar[int | None] = 1
@@ -84,7 +86,7 @@ class OcrReader(Backend):
     def _get_engine(self) -> Any:
         with self._lock:
             if self._engine is None:
-                from ps3_eval.models.ocr_engine import OcrEngine
+                from ps3_eval.models.ocr.engine import OcrEngine
 
                 try:
                     self._engine = OcrEngine(
@@ -98,8 +100,7 @@ class OcrReader(Backend):
             return self._engine
 
     def _read(self, request: Request) -> ModelOutput:
-        from ps3_eval.models.ocr_engine import match_option
-        from ps3_eval.models.ocr_text import question_anchors
+        from ps3_eval.models.ocr.text import match_option, question_anchors
 
         images = request.images
         if len(images) != 1 or images[0].image is None:
@@ -124,19 +125,7 @@ class OcrReader(Backend):
             result = engine.read_full(image, a.resolution)
         index, confidence = match_option(result.lines, list(request.choices))
         letter = string.ascii_uppercase[index] if index is not None else ""
-        rows, cols = result.grid_shape
-        total = rows * cols
-        if result.selected_mask is None:
-            selection = Selection(mode="full", selected_patches=total, total_patches=total)
-        else:
-            selection = Selection(
-                mode=a.mode,
-                selected_patches=int(result.selected_mask.sum()),
-                total_patches=total,
-                grid=(rows, cols),
-                patch_px=14 / result.scale,
-                mask_runs=Selection.encode_mask(result.selected_mask),
-            )
+        selection = result.selection(a.mode)
         stages = {k: v for k, v in result.stages.items() if k != "total"}
         read_w, read_h = round(image.width * result.scale), round(image.height * result.scale)
         return ModelOutput(

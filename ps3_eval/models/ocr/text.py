@@ -1,18 +1,62 @@
-"""Matching recognised text to answer options: normalisation, fuzzy similarity, tiered matching.
+"""Recognised text and matching it to answer options: normalisation, fuzzy similarity, tiers.
 
-Pure string functions (no model), used by the OCR reader to pick the option its reading supports.
+Pure string functions (no model), used by the OCR reader to pick the option its reading supports,
+to steer its selection toward text resembling an option, and to find what a question names.
 """
 
 from __future__ import annotations
 
+import math
 import re
 import unicodedata
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
 
-if TYPE_CHECKING:
-    from ps3_eval.models.ocr_engine import TextLine
+from rapidfuzz.distance import Levenshtein
 
-__all__ = ["compact", "match_option", "question_anchors", "text_similarity"]
+from ps3_eval.models.ocr.geometry import Box
+
+__all__ = [
+    "TextLine",
+    "compact",
+    "match_option",
+    "question_anchors",
+    "sort_lines",
+    "text_similarity",
+]
+
+
+@dataclass
+class TextLine:
+    """One recognised line of text.
+
+    Attributes:
+        text: The recognised string.
+        score: Recogniser confidence in ``[0, 1]``.
+        box: Axis-aligned bounding box ``(x0, y0, x1, y1)`` in pixel
+            coordinates of the ORIGINAL image.
+    """
+
+    text: str
+    score: float
+    box: Box
+
+
+def sort_lines(lines: list[TextLine]) -> list[TextLine]:
+    """Sorts lines into reading order (rows by vertical centre, then x)."""
+    if not lines:
+        return []
+    heights = sorted(line.box[3] - line.box[1] for line in lines)
+    row_tol = max(1.0, 0.5 * heights[len(heights) // 2])
+    ordered = sorted(lines, key=lambda ln: (ln.box[1] + ln.box[3]) / 2)
+    rows: list[list[TextLine]] = []
+    last_y = -math.inf
+    for line in ordered:
+        y = (line.box[1] + line.box[3]) / 2
+        if not rows or y - last_y > row_tol:
+            rows.append([])
+        rows[-1].append(line)
+        last_y = y
+    return [ln for row in rows for ln in sorted(row, key=lambda ln: ln.box[0])]
 
 
 def _norm(text: str) -> str:
@@ -34,16 +78,6 @@ def _token_pattern(option_norm: str) -> re.Pattern[str]:
 def _tokens(text: str) -> list[str]:
     """Runs of letters/digits of the normalised text."""
     return re.findall(r"[^\W_]+", _norm(text))
-
-
-def _levenshtein(a: str, b: str) -> int:
-    prev = list(range(len(b) + 1))
-    for i, ca in enumerate(a, start=1):
-        cur = [i] + [0] * len(b)
-        for j, cb in enumerate(b, start=1):
-            cur[j] = min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb))
-        prev = cur
-    return prev[-1]
 
 
 def _spans(tokens: list[str], max_width: int) -> list[str]:
@@ -76,7 +110,7 @@ def text_similarity(pattern: str, text: str) -> float:
         return 0.0
     best = 0.0
     for span in _spans(_tokens(text), len(_tokens(pattern)) + 2):
-        best = max(best, 1.0 - _levenshtein(p, span) / max(len(p), len(span)))
+        best = max(best, 1.0 - Levenshtein.distance(p, span) / max(len(p), len(span)))
     return best
 
 
