@@ -4,6 +4,9 @@
 -> ``SampleResult`` (scored, one line of ``samples.jsonl``). ``RunSpec`` says what was run and
 ``RunSummary`` holds the aggregates. Every record carries ``SCHEMA_VERSION`` on disk so readers can
 refuse or migrate files written by another version.
+
+The module is longer than the others on purpose: the records share one schema version, so they
+are kept where one read shows every field a run folder can hold.
 """
 
 from __future__ import annotations
