@@ -345,3 +345,34 @@ def test_a_reused_low_pass_reads_as_a_fresh_one() -> None:
             **args,  # type: ignore[arg-type]
         )
         assert view(again) == view(fresh)
+
+
+def test_the_engine_s_sessions_sleep_between_ops_and_compute_what_spinning_ones_do(  # type: ignore[no-untyped-def]
+    engine, frame
+) -> None:
+    import onnxruntime as ort
+
+    key = "session.intra_op.allow_spinning"
+    det = engine._det.infer.session
+    assert det.get_session_options().get_session_config_entry(key) == "0"
+    assert engine._rec.session.session.get_session_options().get_session_config_entry(key) == "0"
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = engine._threads
+    opts.inter_op_num_threads = 1
+    opts.enable_cpu_mem_arena = False
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    opts.add_session_config_entry(key, "1")
+    spinning = ort.InferenceSession(
+        det._model_path, sess_options=opts, providers=det.get_providers()
+    )
+    image = frame[0]
+    rw, rh, _ = reading_size(image.width, image.height, 1024)
+    bgr = engine._to_bgr(engine._rgb(image), rw, rh)
+    quiet = engine._probability(bgr)
+    engine._det.infer.session = spinning
+    try:
+        spun = engine._probability(bgr)
+    finally:
+        engine._det.infer.session = det
+    assert quiet.shape == (rh, rw)
+    assert np.array_equal(quiet, spun)  # bit for bit
