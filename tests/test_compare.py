@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import math
 from math import comb
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from ps3_eval.compare import compare_runs, mcnemar_exact, paired_stat
@@ -16,7 +18,11 @@ from tests.test_cli import cli
 
 
 def _run(
-    card: Path, out: Path, wrong: set[int] | None = None, right: set[int] | None = None
+    card: Path,
+    out: Path,
+    wrong: set[int] | None = None,
+    right: set[int] | None = None,
+    limit: int | None = None,
 ) -> Path:
     """A scripted run of the 12-item toy card: all right except `wrong` (or only `right`)."""
     answers = {}
@@ -26,7 +32,7 @@ def _run(
         answers[f"q{i:03d}"] = target if ok else LETTERS[(i + 1) % 4]
     file = out.parent / f"{out.name}.json"
     file.write_text(json.dumps(answers))
-    summary = evaluate(str(card), f"scripted:answers={file}", output_dir=out)
+    summary = evaluate(str(card), f"scripted:answers={file}", output_dir=out, limit=limit)
     return out / summary.run_id
 
 
@@ -101,3 +107,86 @@ def test_compare_runs_and_listings_from_the_cli(toy_card: Path, tmp_path: Path) 
     assert model_arg["required"] is True and openai["kind"] == "api"
     bad = cli("compare", str(a), str(tmp_path / "nope"), check=False)
     assert bad.returncode == 2 and "not a run directory" in bad.stderr
+
+
+def _numpy_paired_ci(a: list[float], b: list[float], seed: int, n_boot: int) -> tuple[float, float]:
+    """The paired percentile bootstrap written out with numpy: resample the differences."""
+    d = np.asarray(b) - np.asarray(a)
+    idx = np.random.default_rng(seed).integers(0, d.size, size=(n_boot, d.size))
+    low, high = np.quantile(d[idx].mean(axis=1), [0.025, 0.975])
+    return float(low), float(high)
+
+
+def test_buckets_flips_and_unshared_samples_are_counted(toy_card: Path, tmp_path: Path) -> None:
+    a = _run(toy_card, tmp_path / "a")  # all twelve right
+    b = _run(toy_card, tmp_path / "b", wrong={1, 4}, limit=8)  # q000..q007, two flipped to wrong
+    c = compare_runs(a, b)
+    assert (c.run_a, c.run_b, c.task, c.metric) == (a.name, b.name, "toy", "accuracy")
+    assert (c.n_shared, c.n_only_a, c.n_only_b) == (8, 4, 0)
+    o = c.overall
+    assert (o.n, o.mean_a, o.mean_b, o.delta) == (8, 1.0, pytest.approx(0.75), -0.25)
+    assert (o.only_a, o.only_b, o.p_value) == (2, 0, pytest.approx(0.5))
+    ones = [1.0] * 8
+    flipped_b = [1.0, 0.0, 1.0, 1.0, 0.0, 1.0, 1.0, 1.0]
+    assert (o.ci_low, o.ci_high) == pytest.approx(_numpy_paired_ci(ones, flipped_b, 0, 2000))
+    # q001 is ui / 2K, q004 gaming / 2K (categories alternate, mrr cycles 1K 2K 4K).
+    assert [f.model_dump() for f in c.flipped] == [
+        {"sample_id": "q001", "a": 1.0, "b": 0.0, "category": "ui", "mrr": "2K"},
+        {"sample_id": "q004", "a": 1.0, "b": 0.0, "category": "gaming", "mrr": "2K"},
+    ]
+    assert list(c.by_category) == ["gaming", "ui"] and list(c.by_mrr) == ["1K", "2K", "4K"]
+    assert [(s.n, s.only_a) for s in c.by_category.values()] == [(4, 1), (4, 1)]
+    two_k = c.by_mrr["2K"]  # q001 q004 q007
+    assert (two_k.n, two_k.mean_b, two_k.delta, two_k.only_a) == (
+        3,
+        pytest.approx(1 / 3),
+        pytest.approx(-2 / 3),
+        2,
+    )
+    assert (two_k.ci_low, two_k.ci_high) == pytest.approx(
+        _numpy_paired_ci([1.0] * 3, [0.0, 0.0, 1.0], 0, 2000)
+    )
+    assert [(s.n, s.delta, s.p_value) for k, s in c.by_mrr.items() if k != "2K"] == [
+        (3, 0.0, 1.0),
+        (2, 0.0, 1.0),
+    ]
+    back = compare_runs(b, a)  # the other way round: B's extra samples are counted on its side
+    assert (back.n_only_a, back.n_only_b, back.overall.only_b, back.overall.delta) == (
+        0,
+        4,
+        2,
+        0.25,
+    )
+    assert [(f.a, f.b) for f in back.flipped] == [(0.0, 1.0), (0.0, 1.0)]
+
+
+def test_compare_takes_a_metric_and_names_a_missing_one(toy_card: Path, tmp_path: Path) -> None:
+    a = _run(toy_card, tmp_path / "a", wrong={0})
+    b = _run(toy_card, tmp_path / "b", wrong={1})
+    c = compare_runs(a, b, metric="accuracy", seed=3)
+    assert c.metric == "accuracy" and (c.overall.only_a, c.overall.only_b) == (1, 1)
+    a_scores = [0.0] + [1.0] * 11
+    b_scores = [1.0, 0.0] + [1.0] * 10
+    assert (c.overall.ci_low, c.overall.ci_high) == pytest.approx(
+        _numpy_paired_ci(a_scores, b_scores, 3, 2000)
+    )
+    with pytest.raises(
+        UsageError, match=r"metric 'anls' is missing for sample q000; the runs have accuracy\."
+    ):
+        compare_runs(a, b, metric="anls")
+
+
+def test_paired_stat_on_graded_and_empty_values() -> None:
+    a, b = [0.2, 0.9, 0.4, 0.0, 1.0], [0.5, 0.9, 0.1, 1.0, 1.0]
+    st = paired_stat(a, b)
+    assert (st.n, st.mean_a, st.mean_b) == (5, pytest.approx(0.5), pytest.approx(0.7))
+    assert st.delta == pytest.approx(0.2) and st.only_a is st.only_b is st.p_value is None
+    assert (st.ci_low, st.ci_high) == pytest.approx(_numpy_paired_ci(a, b, 0, 2000))
+    other = paired_stat(a, b, seed=7, n_boot=50)
+    assert (other.ci_low, other.ci_high) == pytest.approx(_numpy_paired_ci(a, b, 7, 50))
+    # 0/1 in one run only is not a McNemar table.
+    assert paired_stat([0.0, 1.0], [0.5, 1.0]).p_value is None
+    assert paired_stat([0.5, 1.0], [0.0, 1.0]).p_value is None
+    empty = paired_stat([], [])
+    assert empty.n == 0 and math.isnan(empty.mean_a) and math.isnan(empty.mean_b)
+    assert math.isnan(empty.delta) and empty.only_a is None and empty.p_value is None
