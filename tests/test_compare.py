@@ -190,3 +190,32 @@ def test_paired_stat_on_graded_and_empty_values() -> None:
     empty = paired_stat([], [])
     assert empty.n == 0 and math.isnan(empty.mean_a) and math.isnan(empty.mean_b)
     assert math.isnan(empty.delta) and empty.only_a is None and empty.p_value is None
+
+
+def test_runs_sharing_no_metric_are_refused_by_name(tmp_path: Path) -> None:
+    # One task name, two scorers: run A scores accuracy, run B exact_match, on one shared sample.
+    card_a = write_mc_dataset(tmp_path / "mc", n=1, with_images=False)
+    card_b = write_mc_dataset(tmp_path / "em", n=1, with_images=False)
+    card_b.write_text(card_b.read_text() + "scorer: exact_match\n")
+    a = _run(card_a, tmp_path / "a")
+    b = _run(card_b, tmp_path / "b")
+    with pytest.raises(UsageError, match=r"^the runs share no metric; pass --metric\.$"):
+        compare_runs(a, b)
+    with pytest.raises(
+        UsageError, match=r"^metric 'accuracy' is missing for sample q000; the runs have \.$"
+    ):
+        compare_runs(a, b, metric="accuracy")
+
+
+def test_compare_defaults_to_the_cards_primary_metric(tmp_path: Path) -> None:
+    # The scorer lists a_length first; the card names z_right, which compare must take.
+    card = write_mc_dataset(tmp_path / "toy", n=2, with_images=False)
+    (tmp_path / "toy" / "hooks.py").write_text(
+        "from ps3_eval.scoring import Score\n"
+        "def score(pred, sample):\n"
+        "    return Score({'a_length': float(len(pred)),\n"
+        "                  'z_right': float(pred.strip() == sample.targets[0])}, pred.strip())\n"
+    )
+    card.write_text(card.read_text() + "scorer: hooks.py:score\nprimary_metric: z_right\n")
+    a, b = _run(card, tmp_path / "a"), _run(card, tmp_path / "b", wrong={1})
+    assert compare_runs(a, b).metric == "z_right"
