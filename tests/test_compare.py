@@ -179,6 +179,12 @@ def test_compare_takes_a_metric_and_names_a_missing_one(toy_card: Path, tmp_path
 def test_paired_stat_on_graded_and_empty_values() -> None:
     a, b = [0.2, 0.9, 0.4, 0.0, 1.0], [0.5, 0.9, 0.1, 1.0, 1.0]
     st = paired_stat(a, b)
+    many_a = [(i * 37 % 101) / 101 for i in range(40)]
+    many_b = [(i * 53 % 97) / 97 for i in range(40)]
+    spread = paired_stat(many_a, many_b)  # near-continuous means: the interval shows the seed
+    assert (spread.ci_low, spread.ci_high) == pytest.approx(
+        _numpy_paired_ci(many_a, many_b, 0, 2000)
+    )
     assert (st.n, st.mean_a, st.mean_b) == (5, pytest.approx(0.5), pytest.approx(0.7))
     assert st.delta == pytest.approx(0.2) and st.only_a is st.only_b is st.p_value is None
     assert (st.ci_low, st.ci_high) == pytest.approx(_numpy_paired_ci(a, b, 0, 2000))
@@ -208,14 +214,31 @@ def test_runs_sharing_no_metric_are_refused_by_name(tmp_path: Path) -> None:
 
 
 def test_compare_defaults_to_the_cards_primary_metric(tmp_path: Path) -> None:
-    # The scorer lists a_length first; the card names z_right, which compare must take.
-    card = write_mc_dataset(tmp_path / "toy", n=2, with_images=False)
+    # The scorer lists a_graded first; the card names z_right, which compare must take.
+    card = write_mc_dataset(tmp_path / "toy", n=12, with_images=False)
     (tmp_path / "toy" / "hooks.py").write_text(
         "from ps3_eval.scoring import Score\n"
         "def score(pred, sample):\n"
-        "    return Score({'a_length': float(len(pred)),\n"
-        "                  'z_right': float(pred.strip() == sample.targets[0])}, pred.strip())\n"
+        "    right = float(pred.strip() == sample.targets[0])\n"
+        "    graded = (int(sample.id[1:]) * 37 % 101) / 101 * (0.5 + right)\n"
+        "    return Score({'a_graded': graded, 'z_right': right}, pred.strip())\n"
     )
     card.write_text(card.read_text() + "scorer: hooks.py:score\nprimary_metric: z_right\n")
-    a, b = _run(card, tmp_path / "a"), _run(card, tmp_path / "b", wrong={1})
+    a, b = _run(card, tmp_path / "a"), _run(card, tmp_path / "b", wrong={1, 2, 5, 6, 10})
     assert compare_runs(a, b).metric == "z_right"
+    with pytest.raises(UsageError, match=r"the runs have a_graded, z_right\.$"):
+        compare_runs(a, b, metric="nope")
+    # A graded metric: the bootstrap intervals follow the seed, overall and per bucket.
+    base = [(i * 37 % 101) / 101 for i in range(12)]
+    va = [x * 1.5 for x in base]
+    vb = [x * (0.5 if i in {1, 2, 5, 6, 10} else 1.5) for i, x in enumerate(base)]
+    gaming = [i for i in range(12) if i % 2 == 0]
+    for kwargs, seed in (({}, 0), ({"seed": 5}, 5)):
+        c = compare_runs(a, b, metric="a_graded", **kwargs)  # type: ignore[arg-type]
+        assert (c.overall.ci_low, c.overall.ci_high) == pytest.approx(
+            _numpy_paired_ci(va, vb, seed, 2000)
+        )
+        g = c.by_category["gaming"]
+        assert (g.ci_low, g.ci_high) == pytest.approx(
+            _numpy_paired_ci([va[i] for i in gaming], [vb[i] for i in gaming], seed, 2000)
+        )
