@@ -23,10 +23,11 @@ def _run(
     wrong: set[int] | None = None,
     right: set[int] | None = None,
     limit: int | None = None,
+    n: int = 12,
 ) -> Path:
     """A scripted run of the 12-item toy card: all right except `wrong` (or only `right`)."""
     answers = {}
-    for i in range(12):
+    for i in range(n):
         ok = (i not in (wrong or set())) if right is None else i in right
         target = LETTERS[i % 4]
         answers[f"q{i:03d}"] = target if ok else LETTERS[(i + 1) % 4]
@@ -215,7 +216,7 @@ def test_runs_sharing_no_metric_are_refused_by_name(tmp_path: Path) -> None:
 
 def test_compare_defaults_to_the_cards_primary_metric(tmp_path: Path) -> None:
     # The scorer lists a_graded first; the card names z_right, which compare must take.
-    card = write_mc_dataset(tmp_path / "toy", n=12, with_images=False)
+    card = write_mc_dataset(tmp_path / "toy", n=40, with_images=False)
     (tmp_path / "toy" / "hooks.py").write_text(
         "from ps3_eval.scoring import Score\n"
         "def score(pred, sample):\n"
@@ -224,15 +225,16 @@ def test_compare_defaults_to_the_cards_primary_metric(tmp_path: Path) -> None:
         "    return Score({'a_graded': graded, 'z_right': right}, pred.strip())\n"
     )
     card.write_text(card.read_text() + "scorer: hooks.py:score\nprimary_metric: z_right\n")
-    a, b = _run(card, tmp_path / "a"), _run(card, tmp_path / "b", wrong={1, 2, 5, 6, 10})
+    wrong = {i for i in range(40) if i % 5 in (1, 2)}
+    a, b = _run(card, tmp_path / "a", n=40), _run(card, tmp_path / "b", wrong=wrong, n=40)
     assert compare_runs(a, b).metric == "z_right"
     with pytest.raises(UsageError, match=r"the runs have a_graded, z_right\.$"):
         compare_runs(a, b, metric="nope")
     # A graded metric: the bootstrap intervals follow the seed, overall and per bucket.
-    base = [(i * 37 % 101) / 101 for i in range(12)]
+    base = [(i * 37 % 101) / 101 for i in range(40)]
     va = [x * 1.5 for x in base]
-    vb = [x * (0.5 if i in {1, 2, 5, 6, 10} else 1.5) for i, x in enumerate(base)]
-    gaming = [i for i in range(12) if i % 2 == 0]
+    vb = [x * (0.5 if i in wrong else 1.5) for i, x in enumerate(base)]
+    gaming = [i for i in range(40) if i % 2 == 0]
     for kwargs, seed in (({}, 0), ({"seed": 5}, 5)):
         c = compare_runs(a, b, metric="a_graded", **kwargs)  # type: ignore[arg-type]
         assert (c.overall.ci_low, c.overall.ci_high) == pytest.approx(
