@@ -60,6 +60,20 @@ EQUIVALENT: dict[str, str] = {
     "(tests/test_tasks.py does, outside it): sorted(None) raises wherever it is called",
     "ps3_eval.scoring.aggregate.x_aggregation_names__mutmut_1": "as list_scorers: called by the "
     "card validation outside the selection; sorted(None) raises wherever it is called",
+    "ps3_eval.compare.x_mcnemar_exact__mutmut_4": "n == 1 instead of n == 0: with no discordant "
+    "pair the formula gives min(1, 2 * 1) = 1 too, and with one it gives 2 * 1/2 = 1: same value",
+    "ps3_eval.compare.x_compare_runs__mutmut_77": "zip strict=None: shared, va and vb are built "
+    "from one list, so their lengths are always equal",
+    "ps3_eval.compare.x_compare_runs__mutmut_81": "zip without strict: as mutmut_77",
+    "ps3_eval.compare.x_compare_runs__mutmut_82": "zip strict=False: as mutmut_77",
+    "ps3_eval.compare.x_paired_stat__mutmut_5": "asarray without dtype=float: for float or int "
+    "scores (records coerce scores to float) every result is the same",
+    "ps3_eval.compare.x_paired_stat__mutmut_7": "as paired_stat mutmut_5",
+    "ps3_eval.compare.x_paired_stat__mutmut_9": "as paired_stat mutmut_5",
+    "ps3_eval.compare.x_paired_stat__mutmut_11": "as paired_stat mutmut_5",
+    "ps3_eval.compare.x_paired_stat__mutmut_36": "mean taken also when n == 0: numpy's mean of an "
+    "empty array is NaN (with a RuntimeWarning), the value the guard gives",
+    "ps3_eval.compare.x_paired_stat__mutmut_39": "as paired_stat mutmut_36, for mean_b",
 }
 
 _LINE = re.compile(r"^\s*(\S+): (.+)$")
