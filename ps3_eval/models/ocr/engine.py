@@ -101,6 +101,31 @@ def _quiet_ort_threads() -> None:
         _ORT_PATCHED = True
 
 
+_M_ARENA_MAX = -8  # glibc's mallopt parameter number
+
+
+def _few_malloc_arenas(arenas: int = 2) -> bool:
+    """Cap glibc's malloc arenas for this process; ``False`` where the C library has no mallopt.
+
+    Every thread that allocates under contention gets an arena of its own (up to 8 per core), and
+    the large buffers of a 4K reading that ONNX Runtime's and the decoders' threads free stay
+    reserved in their arenas: the demo's peak grew run after run to 1.65 GB, against 1.04 GB with
+    two arenas (``MALLOC_ARENA_MAX=2``), in the same CPU time. Allocation is all it changes.
+    """
+    import ctypes
+    import ctypes.util
+
+    name = ctypes.util.find_library("c")
+    try:
+        libc = ctypes.CDLL(name) if name else None
+        mallopt = getattr(libc, "mallopt", None)
+    except OSError:
+        return False
+    if mallopt is None:
+        return False
+    return bool(mallopt(_M_ARENA_MAX, arenas))
+
+
 @dataclass
 class ReadResult:
     """Outcome of one simulated reading of an image.
@@ -229,6 +254,7 @@ class OcrEngine:
         from rapidocr_onnxruntime import RapidOCR
 
         _quiet_ort_threads()
+        _few_malloc_arenas()
         self.tile = tile
         self.margin = margin
         self.max_pixels = max_pixels
