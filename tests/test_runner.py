@@ -326,26 +326,6 @@ def test_results_are_self_contained(toy_card: Path, tmp_path: Path) -> None:
     assert "data" not in json.dumps(stored["images"])  # by reference, never pixels
 
 
-def test_the_prompt_is_built_once_per_sample(
-    toy_card: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # The request and the record share one prompt (the real builder runs; calls are counted).
-    from ps3_eval.tasks import Task
-
-    built: list[str] = []
-    real = Task.prompt_text
-
-    def counted(self: Task, sample: Any) -> str:
-        built.append(sample.id)
-        return real(self, sample)
-
-    monkeypatch.setattr(Task, "prompt_text", counted)
-    out = tmp_path / "runs"
-    s = evaluate(str(toy_card), "scripted", output_dir=out)
-    assert s.n == 12 and sorted(built) == sorted({r["sample_id"] for r in _lines(out / s.run_id)})
-    assert all(r["prompt"] for r in _lines(out / s.run_id))
-
-
 def test_summary_keeps_stage_means_and_the_peak_memory() -> None:
     from datetime import datetime, timezone
 

@@ -294,8 +294,6 @@ class Task:
         sample: Sample,
         images: list[ImagePart],
         generation: GenerationConfig | None = None,
-        *,
-        prompt: str | None = None,
     ) -> Request:
         """One user message with the images first, then the prompt text.
 
@@ -303,10 +301,11 @@ class Task:
             sample: The sample asked.
             images: Its images, prepared for the model.
             generation: Decoding settings replacing the task's.
-            prompt: The sample's :meth:`prompt_text` when the caller has built it already (the
-                runner records it too), so it is built once per sample.
+
+        The request's text is the sample's :meth:`prompt_text`; the runner records it from the
+        request, so it is built once per sample.
         """
-        text = self.prompt_text(sample) if prompt is None else prompt
+        text = self.prompt_text(sample)
         messages = []
         if self.card.system:
             messages.append(Message(role="system", content=[TextPart(text=self.card.system)]))
