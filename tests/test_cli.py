@@ -7,6 +7,8 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -113,6 +115,28 @@ def test_bad_input_exits_2_with_one_line(toy_card: Path, args: list[str], needle
     assert res.returncode == 2, res.stderr
     lines = [x for x in res.stderr.splitlines() if x.strip()]
     assert len(lines) == 1 and needle in lines[0], res.stderr
+
+
+@contextmanager
+def served(*args: str) -> Iterator[str]:
+    """A ``ps3-eval ... serve`` process on a free port: yields its URL, is killed with -9 after."""
+    proc = subprocess.Popen(
+        [sys.executable, str(ROOT / "cli.py"), *args, "--port", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "COLUMNS": "300"},
+    )
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        found = re.search(r"http://127\.0\.0\.1:\d+", line)
+        assert found, line + (proc.stderr.read() if proc.stderr else "")
+        yield found.group(0)
+        os.kill(proc.pid, signal.SIGKILL)  # no shutdown: what was acknowledged must be on disk
+    finally:
+        proc.kill()
+        proc.wait()
 
 
 def _wait_lines(path: Path, n: int, proc: subprocess.Popen[Any], limit: float = 60) -> None:

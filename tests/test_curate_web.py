@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import re
-import signal
 import subprocess
 import sys
 import threading
@@ -21,7 +18,7 @@ from ps3_eval.errors import UsageError
 from ps3_eval.web.security import check_bind
 from ps3_eval.web.server import BackgroundServer
 from tests.curate_media import add_boxes, project_copy
-from tests.test_cli import ROOT, cli
+from tests.test_cli import cli, served
 
 TOKEN = "a-test-token-0123456789"
 
@@ -165,28 +162,13 @@ def test_two_reviewers_on_one_box_get_a_conflict(server: str) -> None:
 
 
 def test_a_killed_server_loses_nothing_it_acknowledged(root: Path) -> None:
-    proc = subprocess.Popen(
-        [sys.executable, str(ROOT / "cli.py"), "curate", "serve", str(root), "--port", "0"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "COLUMNS": "300"},
-    )
-    try:
-        assert proc.stdout is not None
-        line = proc.stdout.readline()
-        found = re.search(r"http://127\.0\.0\.1:\d+", line)
-        assert found, line + (proc.stderr.read() if proc.stderr else "")
-        acked = []
-        with httpx.Client(base_url=found.group(0), timeout=30) as c:
+    acked = []
+    with served("curate", "serve", str(root)) as url:
+        with httpx.Client(base_url=url, timeout=30) as c:
             for i in range(30):
                 r = c.post("/api/frames/1/boxes", json={"bbox": [i, i, i + 40, i + 40]})
                 assert r.status_code == 201
                 acked.append(r.json()["id"])
-        os.kill(proc.pid, signal.SIGKILL)
-    finally:
-        proc.kill()
-        proc.wait()
     with Project(root) as project:
         kept = {b["id"] for b in project.frame(1)["boxes"]}
         audited = {r["row_id"] for r in project.db.query("SELECT row_id FROM audit_log")}

@@ -4,11 +4,7 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import re
-import signal
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -28,7 +24,7 @@ from ps3_eval.web.server import BackgroundServer
 from ps3_eval.web.tiles import max_level
 from tests.conftest import write_mc_dataset
 from tests.curate_media import scene_image
-from tests.test_cli import ROOT, cli
+from tests.test_cli import cli, served
 
 TOKEN = "a-test-token-0123456789"
 SIZE = (1600, 900)
@@ -254,28 +250,13 @@ def test_labellers_at_once_lose_no_label(site: tuple[str, Study]) -> None:
 
 def test_mrr_serve_keeps_every_label_it_acknowledged(tmp_path: Path) -> None:
     folder = make_study(tmp_path, n=2)
-    proc = subprocess.Popen(
-        [sys.executable, str(ROOT / "cli.py"), "mrr", "serve", str(folder), "--port", "0"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "COLUMNS": "300"},
-    )
-    try:
-        assert proc.stdout is not None
-        line = proc.stdout.readline()
-        found = re.search(r"http://127\.0\.0\.1:\d+/", line)
-        assert found, line + (proc.stderr.read() if proc.stderr else "")
-        with httpx.Client(base_url=found.group(0), timeout=30, follow_redirects=True,
+    with served("mrr", "serve", str(folder)) as url:
+        with httpx.Client(base_url=url, timeout=30, follow_redirects=True,
                           headers={"X-Reviewer": "alice"}) as c:  # fmt: skip
             assert "label.js" in c.get("/").text  # / leads to the study's page
             for n in (0, 1):
                 assert c.post(f"/mrr/signs/api/items/{n}/label",
                               json={"label": "2K"}).status_code == 201  # fmt: skip
-        os.kill(proc.pid, signal.SIGKILL)
-    finally:
-        proc.kill()
-        proc.wait()
     with Study(folder) as study:
         assert study.human_labels() == {"alice": {it.id: "2K" for it in study.items}}
 

@@ -82,7 +82,8 @@ def _quiet_ort_threads() -> None:
 
     A spinning worker burns a core while it waits for work, which on a shared or busy CPU costs a
     third of a reading's CPU seconds (``perf/ocr_spin.py``). The threads, their number and how the
-    work is split are unchanged, so every output is bit for bit the same.
+    work is split are unchanged, so every output is bit for bit the same. The same once-per-process
+    step caps the malloc arenas (:func:`_few_malloc_arenas`).
     """
     global _ORT_PATCHED
     with _LOW_LOCK:
@@ -98,6 +99,7 @@ def _quiet_ort_threads() -> None:
             return opts
 
         OrtInferSession._init_sess_opts = staticmethod(init_sess_opts)
+        _few_malloc_arenas()
         _ORT_PATCHED = True
 
 
@@ -113,17 +115,10 @@ def _few_malloc_arenas(arenas: int = 2) -> bool:
     two arenas (``MALLOC_ARENA_MAX=2``), in the same CPU time. Allocation is all it changes.
     """
     import ctypes
-    import ctypes.util
 
-    name = ctypes.util.find_library("c")
-    try:
-        libc = ctypes.CDLL(name) if name else None
-        mallopt = getattr(libc, "mallopt", None)
-    except OSError:
-        return False
-    if mallopt is None:
-        return False
-    return bool(mallopt(_M_ARENA_MAX, arenas))
+    # The process's own symbols include the C library's: no ldconfig lookup per engine.
+    mallopt = getattr(ctypes.CDLL(None), "mallopt", None)
+    return mallopt is not None and bool(mallopt(_M_ARENA_MAX, arenas))
 
 
 @dataclass
@@ -254,7 +249,6 @@ class OcrEngine:
         from rapidocr_onnxruntime import RapidOCR
 
         _quiet_ort_threads()
-        _few_malloc_arenas()
         self.tile = tile
         self.margin = margin
         self.max_pixels = max_pixels
