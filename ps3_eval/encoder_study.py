@@ -73,7 +73,7 @@ def _mean(values: Sequence[float]) -> float | None:
 
 
 def _row(backend: str, mode: str, budget: str, run_dir: Path) -> StudyRow:
-    from ps3_eval.analysis import load_run
+    from ps3_eval.rundir import load_run
 
     run = load_run(run_dir)
     ok = [r for r in run.results if r.error is None]

@@ -185,7 +185,7 @@ def show_cmd(
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
 ) -> None:
     """Print a run's summary again, with the arguments it was run with."""
-    from ps3_eval.analysis import load_run
+    from ps3_eval.rundir import load_run
 
     run = load_run(run_dir)
     if run.summary is None:

@@ -142,7 +142,7 @@ def check_questions(
     Returns:
         The runs, their summaries and the questions flagged.
     """
-    from ps3_eval.analysis import load_run
+    from ps3_eval.rundir import load_run
     from ps3_eval.runner import evaluate
 
     proj = project if isinstance(project, Project) else Project(project)

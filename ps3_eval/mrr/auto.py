@@ -197,8 +197,8 @@ def auto_mrr(
         on_start: Called as each rung's run starts, with the rung's label.
         on_progress: Called as each rung's run records a sample.
     """
-    from ps3_eval.analysis import load_run
     from ps3_eval.mrr.study import Study, is_study
+    from ps3_eval.rundir import load_run
     from ps3_eval.runner import evaluate
 
     if not 0.0 < threshold <= 1.0:
